@@ -1,0 +1,291 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using Gatehouse.Engine.Sessions;
+using Gatehouse.Engine.Transport;
+using Pipelines.Sockets.Unofficial;
+
+namespace Gatehouse.Engine.Relay;
+
+/// <summary>
+/// The relay: two pumps (client to server, server to client). Each reads what its pipe has, slices every
+/// complete frame, hands it to the protocol's handler, copies or replaces it, and flushes once per read (not per
+/// frame). A partial frame is never consumed; a frame larger than the pipe window is assembled in a pooled
+/// buffer so that the pipe's backpressure cannot deadlock on it.
+/// </summary>
+public static class FrameRelay
+{
+    /// <summary>
+    /// Runs both directions until one stops, then stops the other and returns the first outcome. The session's
+    /// <see cref="Session.Aborted"/> token stops both.
+    /// </summary>
+    public static async Task<RelayOutcome> RunAsync<TClientToServer, TServerToClient>(
+        Session session, TClientToServer clientToServer, TServerToClient serverToClient, RelayWaker waker)
+        where TClientToServer : struct, IRelayHandler
+        where TServerToClient : struct, IRelayHandler
+    {
+        var upstream = session.Upstream ?? throw new InvalidOperationException("The upstream connection is not open.");
+        var client = session.Client;
+        session.Advance(SessionStage.Relaying);
+        session.MarkActivity();
+
+        var state = new PumpState(session, waker);
+        waker.Attach(client.Input, upstream.Input, client.Output, upstream.Output);
+        using var abortRegistration = session.Aborted.Register(static s => ((PumpState)s!).StopAll(), state);
+
+        var up = PumpAsync(client.Input, upstream.Output, clientToServer, state, PeerSide.Client);
+        var down = PumpAsync(upstream.Input, client.Output, serverToClient, state, PeerSide.Server);
+
+        var first = await Task.WhenAny(up, down).ConfigureAwait(false);
+        state.StopAll();
+        var outcome = await first.ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(up, down).ConfigureAwait(false);
+        }
+        catch (Exception) when (first.IsCompletedSuccessfully)
+        {
+            // The second direction's failure is a consequence of the first's stop.
+        }
+
+        return outcome;
+    }
+
+    internal static async Task<RelayOutcome> PumpAsync<THandler>(
+        PipeReader input, PipeWriter output, THandler handler, PumpState state, PeerSide from)
+        where THandler : struct, IRelayHandler
+    {
+        var session = state.Session;
+        byte[]? assembly = null;
+        int assemblyLength = 0, assembled = 0;
+        try
+        {
+            while (true)
+            {
+                ReadResult result;
+                try
+                {
+                    result = await input.ReadAsync().ConfigureAwait(false);
+                }
+                catch (Exception ex) when (IsTransportFault(ex))
+                {
+                    return new RelayOutcome(from, PumpStop.TransportError);
+                }
+
+                if (result.IsCanceled)
+                {
+                    if (state.Stopping)
+                    {
+                        return new RelayOutcome(from, PumpStop.Cancelled);
+                    }
+
+                    // A wake-up: a drain request or a message to inject.
+                    var wake = handler.OnWake(output);
+                    if (wake == FrameAction.Stop)
+                    {
+                        return new RelayOutcome(from, PumpStop.HandlerStopped);
+                    }
+
+                    if (!await FlushAsync(output).ConfigureAwait(false))
+                    {
+                        return new RelayOutcome(from, PumpStop.OutputClosed);
+                    }
+
+                    continue;
+                }
+
+                var buffer = result.Buffer;
+                long received = buffer.Length;
+                PumpStop? stop = null;
+                bool wrote = false;
+
+                try
+                {
+                    // Finish a frame being assembled outside the pipe.
+                    if (assembly is not null)
+                    {
+                        int take = (int)Math.Min(assemblyLength - assembled, buffer.Length);
+                        buffer.Slice(0, take).CopyTo(assembly.AsSpan(assembled));
+                        assembled += take;
+                        buffer = buffer.Slice(take);
+                        if (assembled == assemblyLength)
+                        {
+                            var frame = new ReadOnlySequence<byte>(assembly, 0, assemblyLength);
+                            stop = Dispatch(ref handler, frame, output, ref wrote);
+                            ArrayPool<byte>.Shared.Return(assembly);
+                            assembly = null;
+                        }
+                    }
+
+                    int headerLength = handler.HeaderLength;
+                    while (stop is null && assembly is null && buffer.Length >= headerLength)
+                    {
+                        int length = ReadLength(ref handler, buffer, headerLength);
+                        if (length < 0)
+                        {
+                            stop = PumpStop.HandlerStopped;
+                            break;
+                        }
+
+                        if (length > handler.MaxFrameLength)
+                        {
+                            handler.OnFrameTooLarge(length);
+                            stop = PumpStop.FrameTooLarge;
+                            break;
+                        }
+
+                        if (buffer.Length < length)
+                        {
+                            if (length > TransportOptions.AssemblyThreshold)
+                            {
+                                // Sizes were checked above, before this buffer is taken.
+                                assembly = ArrayPool<byte>.Shared.Rent(length);
+                                assemblyLength = length;
+                                assembled = (int)buffer.Length;
+                                buffer.CopyTo(assembly);
+                                buffer = buffer.Slice(buffer.End);
+                            }
+
+                            break;
+                        }
+
+                        stop = Dispatch(ref handler, buffer.Slice(0, length), output, ref wrote);
+                        buffer = buffer.Slice(length);
+                    }
+                }
+                catch (InvalidOperationException) when (state.Stopping)
+                {
+                    // The output pipe was completed under us by the stop: nothing more to write.
+                    return new RelayOutcome(from, PumpStop.Cancelled);
+                }
+                finally
+                {
+                    // Consume whole frames only; everything was examined, so the next read waits for more bytes.
+                    input.AdvanceTo(buffer.Start, result.Buffer.End);
+                }
+
+                if (from == PeerSide.Client)
+                {
+                    session.BytesFromClient += received - buffer.Length;
+                }
+                else
+                {
+                    session.BytesFromServer += received - buffer.Length;
+                }
+
+                session.MarkActivity();
+
+                if (wrote && !await FlushAsync(output).ConfigureAwait(false))
+                {
+                    return new RelayOutcome(from, stop ?? PumpStop.OutputClosed);
+                }
+
+                if (stop is { } s)
+                {
+                    return new RelayOutcome(from, s);
+                }
+
+                if (result.IsCompleted)
+                {
+                    return new RelayOutcome(from, buffer.IsEmpty && assembly is null ? PumpStop.PeerClosed : PumpStop.PeerClosedMidFrame);
+                }
+            }
+        }
+        finally
+        {
+            if (assembly is not null)
+            {
+                ArrayPool<byte>.Shared.Return(assembly);
+            }
+        }
+    }
+
+    private static PumpStop? Dispatch<THandler>(ref THandler handler, in ReadOnlySequence<byte> frame, PipeWriter output, ref bool wrote)
+        where THandler : struct, IRelayHandler
+    {
+        switch (handler.OnFrame(frame, output))
+        {
+            case FrameAction.Forward:
+                Copy(frame, output);
+                wrote = true;
+                return null;
+            case FrameAction.Handled:
+                wrote = true;
+                return null;
+            case FrameAction.ForwardThenStop:
+                Copy(frame, output);
+                wrote = true;
+                return PumpStop.HandlerStopped;
+            default:
+                return PumpStop.HandlerStopped;
+        }
+    }
+
+    private static int ReadLength<THandler>(ref THandler handler, in ReadOnlySequence<byte> buffer, int headerLength)
+        where THandler : struct, IRelayHandler
+    {
+        var first = buffer.FirstSpan;
+        if (first.Length >= headerLength)
+        {
+            return handler.GetFrameLength(first[..headerLength]);
+        }
+
+        // The header straddles two segments: copy it to the stack.
+        Span<byte> header = stackalloc byte[16];
+        header = header[..headerLength];
+        buffer.Slice(0, headerLength).CopyTo(header);
+        return handler.GetFrameLength(header);
+    }
+
+    /// <summary>Copies a frame into the output pipe without allocating.</summary>
+    public static void Copy(in ReadOnlySequence<byte> frame, PipeWriter output)
+    {
+        if (frame.IsSingleSegment)
+        {
+            output.Write(frame.FirstSpan);
+            return;
+        }
+
+        foreach (var segment in frame)
+        {
+            output.Write(segment.Span);
+        }
+    }
+
+    private static async ValueTask<bool> FlushAsync(PipeWriter output)
+    {
+        try
+        {
+            var flush = await output.FlushAsync().ConfigureAwait(false);
+            return !flush.IsCompleted && !flush.IsCanceled;
+        }
+        catch (Exception ex) when (IsTransportFault(ex) || ex is InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    internal static bool IsTransportFault(Exception ex) =>
+        ex is IOException or SocketException or ObjectDisposedException or ConnectionResetException
+            or ConnectionAbortedException or OperationCanceledException;
+
+    /// <summary>What both pumps share: the session, and the stop signal.</summary>
+    internal sealed class PumpState(Session session, RelayWaker waker)
+    {
+        private int _stopping;
+
+        public Session Session { get; } = session;
+
+        public bool Stopping => Volatile.Read(ref _stopping) != 0;
+
+        public void StopAll()
+        {
+            if (Interlocked.Exchange(ref _stopping, 1) != 0)
+            {
+                return;
+            }
+
+            waker.CancelAll();
+        }
+    }
+}
