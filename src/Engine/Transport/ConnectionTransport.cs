@@ -119,11 +119,14 @@ public sealed class ConnectionTransport : IAsyncDisposable
         {
             await Pipe.Output.CompleteAsync().ConfigureAwait(false);
             using var cts = new CancellationTokenSource(linger);
+            int cancelled = 0;
             while (true)
             {
                 var result = await Pipe.Input.ReadAsync(cts.Token).ConfigureAwait(false);
                 Pipe.Input.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted || result.IsCanceled)
+
+                // One cancelled read may be left over from the relay's stop; a second means someone wants us gone.
+                if (result.IsCompleted || (result.IsCanceled && ++cancelled > 1))
                 {
                     break;
                 }

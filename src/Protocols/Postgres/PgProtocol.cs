@@ -1,0 +1,67 @@
+using System.Net.Sockets;
+using Gatehouse.Engine;
+using Gatehouse.Engine.Sessions;
+using Gatehouse.Engine.Transport;
+using Gatehouse.Protocols.Postgres.Cancel;
+using Gatehouse.Protocols.Postgres.Wire;
+
+namespace Gatehouse.Protocols.Postgres;
+
+/// <summary>
+/// The PostgreSQL protocol (3.0) for one listener. Configuration is an immutable snapshot swapped atomically on
+/// reload; sessions read it once at their start.
+/// </summary>
+public sealed class PgProtocol : ISessionProtocol
+{
+    private PgConfigSnapshot _config;
+
+    /// <param name="listener">The listener's client-facing options.</param>
+    /// <param name="config">The first configuration snapshot.</param>
+    /// <param name="cancels">Shared by every PostgreSQL listener of a gateway: a cancel may arrive on any of them.</param>
+    public PgProtocol(PgListenerOptions listener, PgConfigSnapshot config, PgCancelKeys cancels)
+    {
+        Listener = listener;
+        _config = config;
+        Cancels = cancels.Registry;
+    }
+
+    public string Name => "postgres";
+
+    public PgListenerOptions Listener { get; }
+
+    public PgConfigSnapshot Config => Volatile.Read(ref _config);
+
+    internal CancelRegistry Cancels { get; }
+
+    /// <summary>Swaps in a new configuration; sessions that start afterwards use it.</summary>
+    public void Update(PgConfigSnapshot config) => Volatile.Write(ref _config, config);
+
+    public Task RunAsync(Session session) => new PgSession(this, session).RunAsync();
+
+    public async ValueTask RefuseAsync(ConnectionTransport client, SessionEndReason reason)
+    {
+        if (reason == SessionEndReason.ConnectionLimit)
+        {
+            PgWriter.WriteFatal(client.Output, SqlState.TooManyConnections, "sorry, too many clients already (gateway connection limit)");
+        }
+        else
+        {
+            PgWriter.WriteFatal(client.Output, SqlState.CannotConnectNow, "the gateway is shutting down");
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await client.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+        }
+    }
+}
+
+/// <summary>The cancel keys of every PostgreSQL session of one gateway, shared by its listeners.</summary>
+public sealed class PgCancelKeys
+{
+    internal CancelRegistry Registry { get; } = new();
+}

@@ -1,0 +1,23 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+
+namespace Gatehouse.Protocols.Postgres;
+
+/// <summary>PostgreSQL protocol log lines (2xxx). Identity and connection names only; never a secret.</summary>
+internal static partial class PgProtocolLog
+{
+    [LoggerMessage(2000, LogLevel.Information, "Session {SessionId}: {Identity} connected to {Connection} (tls={Tls})")]
+    public static partial void SessionStarted(ILogger logger, long sessionId, string identity, string connection, bool tls);
+
+    [LoggerMessage(2001, LogLevel.Warning, "Session {SessionId}: authentication failed for {User} from {Remote}")]
+    public static partial void AuthenticationFailed(ILogger logger, long sessionId, string user, EndPoint? remote);
+
+    [LoggerMessage(2002, LogLevel.Warning, "Session {SessionId}: upstream {Connection} unavailable: {Reason}")]
+    public static partial void UpstreamFailed(ILogger logger, long sessionId, string? connection, string reason);
+
+    [LoggerMessage(2003, LogLevel.Information, "Session {SessionId}: cancel request forwarded to {Connection}")]
+    public static partial void CancelForwarded(ILogger logger, long sessionId, string connection);
+
+    [LoggerMessage(2004, LogLevel.Warning, "Session {SessionId}: cancel request with unknown keys ignored")]
+    public static partial void CancelIgnored(ILogger logger, long sessionId);
+}

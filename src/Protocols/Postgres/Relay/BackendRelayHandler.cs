@@ -1,0 +1,112 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Gatehouse.Engine.Relay;
+using Gatehouse.Engine.Sessions;
+using Gatehouse.Protocols.Postgres.Wire;
+
+namespace Gatehouse.Protocols.Postgres.Relay;
+
+/// <summary>
+/// Server to client: every backend message is validated and forwarded; the state the client direction needs
+/// (copy mode, pending requests, transaction status) is tracked here. Masking will rewrite DataRows here.
+/// </summary>
+internal readonly struct BackendRelayHandler(PgRelayState state) : IRelayHandler
+{
+    private static ReadOnlySpan<byte> StandardConformingStringsName => "standard_conforming_strings\0"u8;
+
+    public int HeaderLength => 5;
+
+    public int MaxFrameLength => state.MaxServerMessage;
+
+    public int GetFrameLength(ReadOnlySpan<byte> header) => PgFraming.GetFrameLength(header, state, PeerSide.Server);
+
+    public FrameAction OnFrame(in ReadOnlySequence<byte> frame, PipeWriter output)
+    {
+        byte code = PgFraming.Code(frame);
+
+        // DataRow dominates result traffic: validate it and go.
+        if (code == (byte)BackendCode.DataRow)
+        {
+            return Validate(code, frame) ? FrameAction.Forward : FrameAction.Stop;
+        }
+
+        if (!Validate(code, frame))
+        {
+            return FrameAction.Stop;
+        }
+
+        switch ((BackendCode)code)
+        {
+            case BackendCode.ReadyForQuery:
+                state.TransactionStatus = frame.Slice(5).FirstSpan[0];
+                state.CopyIn = false;
+                if (state.ReadyReceived() == 0 && state.Session.IsDraining)
+                {
+                    // The running work is done: the session ends at this idle point.
+                    state.Session.TrySetEnd(SessionEndReason.Drained, PeerSide.Gateway, "gateway shutting down");
+                    return FrameAction.ForwardThenStop;
+                }
+
+                return FrameAction.Forward;
+            case BackendCode.CopyInResponse:
+                state.CopyIn = true;
+                return FrameAction.Forward;
+            case BackendCode.ErrorResponse:
+                state.CopyIn = false;
+                if (IsFatal(frame))
+                {
+                    state.ServerSentFatal = true;
+                }
+
+                return FrameAction.Forward;
+            case BackendCode.ParameterStatus:
+                TrackParameter(frame);
+                return FrameAction.Forward;
+            default:
+                return FrameAction.Forward;
+        }
+    }
+
+    private bool Validate(byte code, in ReadOnlySequence<byte> frame)
+    {
+        if (PgMessageValidator.ValidateBackend(code, frame.Slice(5), out var error))
+        {
+            return true;
+        }
+
+        state.Violation(PeerSide.Server, error!);
+        return false;
+    }
+
+    private void TrackParameter(in ReadOnlySequence<byte> frame)
+    {
+        var body = frame.Slice(5);
+        var reader = new SequenceReader<byte>(body);
+        if (reader.IsNext(StandardConformingStringsName, advancePast: true))
+        {
+            state.StandardConformingStrings = reader.IsNext("on"u8);
+        }
+    }
+
+    /// <summary>Severity field 'V' (or 'S' from pre-9.6 servers) equals FATAL or PANIC.</summary>
+    private static bool IsFatal(in ReadOnlySequence<byte> frame)
+    {
+        var reader = new SequenceReader<byte>(frame.Slice(5));
+        while (reader.TryRead(out byte field) && field != 0)
+        {
+            if (field is (byte)'V' or (byte)'S')
+            {
+                return reader.IsNext("FATAL\0"u8) || reader.IsNext("PANIC\0"u8);
+            }
+
+            reader.TryAdvanceTo(0);
+        }
+
+        return false;
+    }
+
+    public FrameAction OnWake(PipeWriter output) => FrameAction.Handled;
+
+    public void OnFrameTooLarge(long declaredLength) =>
+        state.Session.TrySetEnd(SessionEndReason.MessageTooLarge, PeerSide.Server, "server message over the size limit");
+}

@@ -1,0 +1,97 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+using Gatehouse.Engine.Relay;
+using Gatehouse.Engine.Sessions;
+using Gatehouse.Protocols.Postgres.Wire;
+
+namespace Gatehouse.Protocols.Postgres.Relay;
+
+/// <summary>
+/// Client to server: every frontend message is framed, validated against its format and the session state, and
+/// forwarded. This is where policy will decide on statements (the seam: <see cref="OnFrame"/>).
+/// </summary>
+internal readonly struct FrontendRelayHandler(PgRelayState state) : IRelayHandler
+{
+    public int HeaderLength => 5;
+
+    public int MaxFrameLength => state.MaxClientMessage;
+
+    public int GetFrameLength(ReadOnlySpan<byte> header) => PgFraming.GetFrameLength(header, state, PeerSide.Client);
+
+    public FrameAction OnFrame(in ReadOnlySequence<byte> frame, PipeWriter output)
+    {
+        byte code = PgFraming.Code(frame);
+        var body = frame.Slice(5);
+        if (!PgMessageValidator.ValidateFrontend(code, body, out var error))
+        {
+            state.Violation(PeerSide.Client, error!);
+            return FrameAction.Stop;
+        }
+
+        switch ((FrontendCode)code)
+        {
+            case FrontendCode.Sync when state.CopyIn:
+                // The server ignores Sync during COPY IN; it gets no ReadyForQuery of its own.
+                return FrameAction.Forward;
+            case FrontendCode.Query:
+            case FrontendCode.Sync:
+            case FrontendCode.FunctionCall:
+                state.RequestSent();
+                return FrameAction.Forward;
+            case FrontendCode.Terminate:
+                state.Session.TrySetEnd(SessionEndReason.ClientTerminated, PeerSide.Client);
+                return FrameAction.ForwardThenStop;
+            case FrontendCode.CopyData:
+                // Outside COPY IN the server ignores copy messages (a COPY that failed while the client was still
+                // sending); dropping them here does the same without spending upstream bandwidth.
+                return state.CopyIn ? FrameAction.Forward : FrameAction.Handled;
+            case FrontendCode.CopyDone:
+            case FrontendCode.CopyFail:
+                if (!state.CopyIn)
+                {
+                    return FrameAction.Handled;
+                }
+
+                state.CopyIn = false;
+                return FrameAction.Forward;
+            default:
+                return FrameAction.Forward;
+        }
+    }
+
+    public FrameAction OnWake(PipeWriter output)
+    {
+        // Woken by a drain: end now if nothing is running; otherwise the server direction ends the session
+        // at the ReadyForQuery that finishes the running work.
+        if (state.Session.IsDraining && state.PendingSyncs == 0)
+        {
+            state.Session.TrySetEnd(SessionEndReason.Drained, PeerSide.Gateway, "gateway shutting down");
+            return FrameAction.Stop;
+        }
+
+        return FrameAction.Handled;
+    }
+
+    public void OnFrameTooLarge(long declaredLength) =>
+        state.Session.TrySetEnd(SessionEndReason.MessageTooLarge, PeerSide.Client, "client message over the size limit");
+}
+
+/// <summary>Framing shared by both directions: Byte1 code, Int32 length counting itself (PostgreSQL docs 55.7).</summary>
+internal static class PgFraming
+{
+    public static int GetFrameLength(ReadOnlySpan<byte> header, PgRelayState state, PeerSide side)
+    {
+        int length = BinaryPrimitives.ReadInt32BigEndian(header[1..]);
+        if (length < 4)
+        {
+            state.Violation(side, "message length below 4");
+            return -1;
+        }
+
+        // Report an oversized frame through MaxFrameLength, without overflowing.
+        return length == int.MaxValue ? int.MaxValue : length + 1;
+    }
+
+    public static byte Code(in ReadOnlySequence<byte> frame) => frame.FirstSpan[0];
+}

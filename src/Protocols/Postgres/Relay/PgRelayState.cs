@@ -1,0 +1,62 @@
+using Gatehouse.Engine.Sessions;
+
+namespace Gatehouse.Protocols.Postgres.Relay;
+
+/// <summary>
+/// The protocol state both relay directions share. Each field has one writer (named on it); the other direction
+/// only reads, so no lock is taken on the relay path.
+/// </summary>
+internal sealed class PgRelayState(Session session, int maxClientMessage, int maxServerMessage)
+{
+    private int _pendingSyncs;
+    private volatile bool _copyIn;
+
+    public Session Session { get; } = session;
+
+    public int MaxClientMessage { get; } = maxClientMessage;
+
+    public int MaxServerMessage { get; } = maxServerMessage;
+
+    /// <summary>
+    /// Requests sent upstream that still await their ReadyForQuery (Query, Sync, FunctionCall). Zero means the
+    /// session is idle: nothing is running, so a drain can end it without cutting a statement.
+    /// </summary>
+    public int PendingSyncs => Volatile.Read(ref _pendingSyncs);
+
+    /// <summary>Written by the client direction before it forwards a request.</summary>
+    public void RequestSent() => Interlocked.Increment(ref _pendingSyncs);
+
+    /// <summary>Written by the server direction on ReadyForQuery; returns the requests still pending.</summary>
+    public int ReadyReceived()
+    {
+        int pending = Interlocked.Decrement(ref _pendingSyncs);
+        if (pending < 0)
+        {
+            // An unsolicited ReadyForQuery (after a COPY error, for example) must not drive the count negative.
+            Interlocked.CompareExchange(ref _pendingSyncs, 0, pending);
+            pending = 0;
+        }
+
+        return pending;
+    }
+
+    /// <summary>COPY FROM STDIN in progress (written by the server direction on CopyInResponse and its end).</summary>
+    public bool CopyIn
+    {
+        get => _copyIn;
+        set => _copyIn = value;
+    }
+
+    /// <summary>The last transaction status the server reported ('I', 'T' or 'E'); written by the server direction.</summary>
+    public byte TransactionStatus { get; set; } = (byte)'I';
+
+    /// <summary>The server sent a FATAL error: it will close, and the client has been told why.</summary>
+    public bool ServerSentFatal { get; set; }
+
+    /// <summary>standard_conforming_strings as the server reports it (the SQL lexer depends on it).</summary>
+    public bool StandardConformingStrings { get; set; } = true;
+
+    /// <summary>Records a protocol violation; the first fault wins.</summary>
+    public void Violation(PeerSide side, string detail) =>
+        Session.TrySetEnd(side == PeerSide.Client ? SessionEndReason.ClientProtocolViolation : SessionEndReason.ServerProtocolViolation, side, detail);
+}
