@@ -1,0 +1,119 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using Gatehouse.Host.Config;
+using Gatehouse.Policy.Identity;
+
+namespace Gatehouse.Host;
+
+/// <summary>The `gatehouse` command line.</summary>
+public static class Program
+{
+    public static Task<int> Main(string[] args) => BuildCommand().Parse(args).InvokeAsync();
+
+    internal static RootCommand BuildCommand()
+    {
+        var configOption = new Option<FileInfo>("--config", "-c")
+        {
+            Description = "The config file (YAML); see docs/configuration.md",
+            Required = true,
+        };
+
+        var run = new Command("run", "Serve the configured listeners until SIGTERM or SIGINT, then drain") { configOption };
+        run.SetAction((parse, _) => RunAsync(parse.GetValue(configOption)!));
+
+        var checkConfig = new Option<FileInfo>("--config", "-c") { Description = "The config file to check", Required = true };
+        var check = new Command("check", "Validate a config file and explain every error with its position") { checkConfig };
+        check.SetAction(parse => Check(parse.GetValue(checkConfig)!));
+
+        var iterations = new Option<int>("--iterations") { Description = "PBKDF2 iterations", DefaultValueFactory = _ => ScramVerifier.DefaultIterations };
+        var hash = new Command("hash", "Read a secret on standard input and print its SCRAM-SHA-256 verifier for the config") { iterations };
+        hash.SetAction(parse => HashSecret(parse.GetValue(iterations)));
+        var secret = new Command("secret", "Agent secrets") { hash };
+
+        return new RootCommand("Gatehouse: an identity-aware access gateway for PostgreSQL") { run, check, secret };
+    }
+
+    private static async Task<int> RunAsync(FileInfo file)
+    {
+        GatehouseConfig config;
+        try
+        {
+            config = ConfigLoader.LoadFile(file.FullName);
+        }
+        catch (ConfigException ex)
+        {
+            PrintErrors(ex);
+            return 2;
+        }
+
+        using var loggerFactory = GatehouseServer.CreateLoggerFactory(config.Logging);
+        await using var server = new GatehouseServer(config, loggerFactory);
+        try
+        {
+            server.Start();
+        }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            await Console.Error.WriteLineAsync($"gatehouse: cannot listen: {ex.Message}").ConfigureAwait(false);
+            return 1;
+        }
+
+        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            stop.TrySetResult();
+        }
+
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        await stop.Task.ConfigureAwait(false);
+        await server.StopAsync().ConfigureAwait(false);
+        return 0;
+    }
+
+    private static int Check(FileInfo file)
+    {
+        try
+        {
+            var config = ConfigLoader.LoadFile(file.FullName);
+            Console.WriteLine($"{file.Name}: OK ({config.Listeners.Count} listener(s), {config.Postgres.Connections.Count} connection(s), "
+                              + $"{config.Postgres.Identities.Count} identit{(config.Postgres.Identities.Count == 1 ? "y" : "ies")})");
+            return 0;
+        }
+        catch (ConfigException ex)
+        {
+            PrintErrors(ex);
+            return 2;
+        }
+    }
+
+    private static int HashSecret(int iterations)
+    {
+        var secret = Console.In.ReadLine();
+        if (string.IsNullOrEmpty(secret))
+        {
+            Console.Error.WriteLine("gatehouse: no secret on standard input");
+            return 2;
+        }
+
+        if (iterations < 4096)
+        {
+            Console.Error.WriteLine("gatehouse: --iterations must be at least 4096");
+            return 2;
+        }
+
+        Console.WriteLine(ScramVerifier.Create(secret, iterations).ToString());
+        return 0;
+    }
+
+    private static void PrintErrors(ConfigException ex)
+    {
+        foreach (var error in ex.Errors)
+        {
+            Console.Error.WriteLine(error.ToString());
+        }
+
+        Console.Error.WriteLine($"{ex.Errors.Count} error(s); the config was not loaded.");
+    }
+}
