@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The Gatehouse demo, end to end against a real PostgreSQL:
+#   1. installs PostgreSQL if this machine has none (Debian), starts a throwaway server with sample data;
+#   2. builds Gatehouse and starts it from examples/gatehouse.yaml (only the upstream port is filled in);
+#   3. runs real psql sessions through it: TLS + SCRAM login as an agent identity, queries, COPY, and the
+#      refusals a gateway must make (wrong secret, connection not configured, forbidden startup option);
+#   4. stops everything and removes the throwaway data.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+export PATH="$PATH:/usr/sbin:/sbin" DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+die() { printf 'scripts/demo.sh: error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- prerequisites
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v psql >/dev/null; then
+  step "Installing PostgreSQL (Debian packages)"
+  [[ $(id -u) -eq 0 ]] || die "PostgreSQL is missing; run: sudo apt-get install -y postgresql"
+  DEBIAN_FRONTEND=noninteractive apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql openssl
+fi
+command -v dotnet >/dev/null || die "the .NET 10 SDK (dotnet) is required"
+
+# shellcheck source=lib/pg.sh
+source "$REPO/scripts/lib/pg.sh"
+
+WORK=$(mktemp -d /tmp/gatehouse-demo.XXXXXX)
+GH_PID=""
+cleanup() {
+  [[ -n "$GH_PID" ]] && kill -TERM "$GH_PID" 2>/dev/null && wait "$GH_PID" 2>/dev/null || true
+  pg_stop "$WORK/pg" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- a real server with sample data
+step "Starting a throwaway PostgreSQL with sample data"
+PG_PORT=$(pg_free_port)
+pg_start "$WORK/pg" "$PG_PORT" >/dev/null
+UPSTREAM_PASSWORD="upstream-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+pg_psql "$WORK/pg" "$PG_PORT" -q -d postgres -v gatehouse_password="$UPSTREAM_PASSWORD" -f scripts/lib/sample-data.sql >/dev/null
+echo "PostgreSQL on 127.0.0.1:$PG_PORT, database demo, role gatehouse (its password is known only to Gatehouse)"
+
+# ---------------------------------------------------------------- the gateway
+step "Building and starting Gatehouse from examples/gatehouse.yaml"
+dotnet build src/Host -c Release -nologo -v quiet >/dev/null || die "build failed"
+GH=src/Host/bin/Release/net10.0/gatehouse
+GH_PORT=$(pg_free_port)
+sed -e "s/port: 5432/port: $PG_PORT/" -e "s/127.0.0.1:6432/127.0.0.1:$GH_PORT/" examples/gatehouse.yaml > "$WORK/gatehouse.yaml"
+"$GH" check --config "$WORK/gatehouse.yaml"
+GATEHOUSE_DEMO_PASSWORD="$UPSTREAM_PASSWORD" "$GH" run --config "$WORK/gatehouse.yaml" > "$WORK/gatehouse.log" 2>&1 &
+GH_PID=$!
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$GH_PORT") 2>/dev/null && break
+  kill -0 "$GH_PID" 2>/dev/null || { cat "$WORK/gatehouse.log"; die "gatehouse exited"; }
+  sleep 0.1
+done
+echo "Gatehouse on 127.0.0.1:$GH_PORT"
+
+# The agent's view: its own identity and secret, the connection's name, its usual tool.
+AGENT="host=127.0.0.1 port=$GH_PORT user=alice dbname=demo sslmode=require"
+export PGPASSWORD=alice-demo-secret
+
+step "psql as identity 'alice' over TLS (SCRAM-SHA-256; the upstream password never leaves Gatehouse)"
+psql "$AGENT" -X -v ON_ERROR_STOP=1 <<'SQL'
+\conninfo
+SELECT current_user AS upstream_role, current_database() AS upstream_database;
+SELECT id, name, email FROM customers ORDER BY id LIMIT 5;
+SELECT status, count(*) AS orders, round(sum(amount), 2) AS total FROM orders GROUP BY status ORDER BY status;
+BEGIN;
+CREATE TEMP TABLE notes(id int, body text);
+\copy notes from stdin
+1	copied through the gateway
+2	line by line
+\.
+SELECT * FROM notes ORDER BY id;
+ROLLBACK;
+SQL
+
+step "Refusals (each is a real psql run; the errors are what the client sees)"
+set +e
+PGPASSWORD=wrong-secret psql "$AGENT" -X -c 'SELECT 1' 2>&1 | sed 's/^/  wrong secret:        /'
+psql "host=127.0.0.1 port=$GH_PORT user=alice dbname=payroll sslmode=require" -X -c 'SELECT 1' 2>&1 | sed 's/^/  unknown connection:  /'
+PGOPTIONS='-c role=postgres' psql "$AGENT" -X -c 'SELECT 1' 2>&1 | sed 's/^/  startup option:      /'
+set -e
+
+step "Gatehouse's log of these sessions (no secret appears in it)"
+kill -TERM "$GH_PID"; wait "$GH_PID" 2>/dev/null || true; GH_PID=""
+grep -E "connected to|ended:|authentication failed" "$WORK/gatehouse.log" | sed 's/^/  /'
+if grep -q -e "$UPSTREAM_PASSWORD" -e alice-demo-secret "$WORK/gatehouse.log"; then die "a secret reached the log"; fi
+step "Demo complete"
