@@ -15,6 +15,9 @@ public sealed class Gateway : IAsyncDisposable
     /// <summary>How long a closing connection waits for its peer to read a final message and hang up.</summary>
     private static readonly TimeSpan CloseLinger = TimeSpan.FromSeconds(1);
 
+    /// <summary>How long a refused connection may take to hear why (it may first negotiate TLS).</summary>
+    private static readonly TimeSpan RefusalDeadline = TimeSpan.FromSeconds(5);
+
     private readonly List<Listener> _listeners = [];
     private readonly ILogger _logger;
     private readonly ILoggerFactory _loggerFactory;
@@ -138,9 +141,12 @@ public sealed class Gateway : IAsyncDisposable
         if (refusal != SessionEndReason.None)
         {
             EngineLog.SessionRefused(_logger, id, refusal);
+            using var refused = new Session(id, listener.Name, transport, Limits, _loggerFactory.CreateLogger("Gatehouse.Session"));
+            refused.TrySetEnd(refusal, PeerSide.Gateway);
+            refused.AbortAfter(RefusalDeadline);
             try
             {
-                await listener.Protocol.RefuseAsync(transport, refusal).ConfigureAwait(false);
+                await listener.Protocol.RefuseAsync(refused, refusal).ConfigureAwait(false);
             }
             catch (Exception ex) when (Relay.FrameRelay.IsTransportFault(ex) || ex is InvalidOperationException)
             {

@@ -1,5 +1,4 @@
 using Gatehouse.Engine.Sessions;
-using Gatehouse.Engine.Transport;
 
 namespace Gatehouse.Engine;
 
@@ -18,6 +17,10 @@ public interface ISessionProtocol
     /// </summary>
     Task RunAsync(Session session);
 
-    /// <summary>Tells a client, in the protocol's own terms, that it cannot be served now (limit, shutdown).</summary>
-    ValueTask RefuseAsync(ConnectionTransport client, SessionEndReason reason);
+    /// <summary>
+    /// Tells a client, in the protocol's own terms, that it cannot be served now (limit, shutdown). The session is
+    /// not counted against the limit and is aborted after a short deadline; the protocol may need to speak its
+    /// prelude first (PostgreSQL clients expect their SSLRequest answered before any error).
+    /// </summary>
+    Task RefuseAsync(Session session, SessionEndReason reason);
 }

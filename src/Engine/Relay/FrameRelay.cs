@@ -33,6 +33,9 @@ public static class FrameRelay
         waker.Attach(client.Input, upstream.Input, client.Output, upstream.Output);
         using var abortRegistration = session.Aborted.Register(static s => ((PumpState)s!).StopAll(), state);
 
+        // Registered after Attach: a drain requested earlier (during login) fires now and still finds the pipes.
+        using var drainRegistration = session.DrainRequested.Register(static w => ((RelayWaker)w!).WakeClientToServer(), waker);
+
         var up = PumpAsync(client.Input, upstream.Output, clientToServer, state, PeerSide.Client);
         var down = PumpAsync(upstream.Input, client.Output, serverToClient, state, PeerSide.Server);
 

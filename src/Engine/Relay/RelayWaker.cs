@@ -23,17 +23,35 @@ public sealed class RelayWaker
     }
 
     /// <summary>Wakes the client-to-server direction.</summary>
-    public void WakeClientToServer() => _client?.CancelPendingRead();
+    public void WakeClientToServer() => Quietly(_client, static r => r.CancelPendingRead());
 
     /// <summary>Wakes the server-to-client direction.</summary>
-    public void WakeServerToClient() => _server?.CancelPendingRead();
+    public void WakeServerToClient() => Quietly(_server, static r => r.CancelPendingRead());
 
     /// <summary>Stops both directions: pending reads and pending flushes (a pump held by backpressure) return.</summary>
     internal void CancelAll()
     {
-        _client?.CancelPendingRead();
-        _server?.CancelPendingRead();
-        _toClient?.CancelPendingFlush();
-        _toServer?.CancelPendingFlush();
+        Quietly(_client, static r => r.CancelPendingRead());
+        Quietly(_server, static r => r.CancelPendingRead());
+        Quietly(_toClient, static w => w.CancelPendingFlush());
+        Quietly(_toServer, static w => w.CancelPendingFlush());
+    }
+
+    private static void Quietly<T>(T? target, Action<T> action)
+        where T : class
+    {
+        if (target is null)
+        {
+            return;
+        }
+
+        try
+        {
+            action(target);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException or OperationCanceledException or AggregateException)
+        {
+            // The pipe is already completed or torn down: there is nothing left to wake.
+        }
     }
 }

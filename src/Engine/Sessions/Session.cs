@@ -101,29 +101,40 @@ public sealed class Session : IDisposable
         return true;
     }
 
-    /// <summary>Ends the session now for the given reason: every await on <see cref="Aborted"/> returns.</summary>
+    /// <summary>
+    /// Ends the session now for the given reason: every await on <see cref="Aborted"/> returns. The session's
+    /// own code reacts on the thread pool, never on the caller's thread (the heartbeat, a drain, another session).
+    /// </summary>
     public void Abort(SessionEndReason reason, PeerSide side, string? detail = null)
     {
         TrySetEnd(reason, side, detail);
-        try
-        {
-            _abort.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
-        }
+        ThreadPool.UnsafeQueueUserWorkItem(static source => CancelQuietly(source), _abort, preferLocal: false);
     }
 
-    internal void RequestDrain()
+    internal void RequestDrain() =>
+        ThreadPool.UnsafeQueueUserWorkItem(static source => CancelQuietly(source), _drain, preferLocal: false);
+
+    /// <summary>Cancels, containing whatever a registered callback throws: one session's fault stays its own.</summary>
+    private static void CancelQuietly(CancellationTokenSource source)
     {
         try
         {
-            _drain.Cancel();
+            source.Cancel();
         }
         catch (ObjectDisposedException)
         {
         }
+        catch (AggregateException)
+        {
+            // A callback failed while stopping a session; the session ends anyway through its end reason.
+        }
     }
+
+    /// <summary>Aborts the session if it is still running after <paramref name="delay"/> (refused sessions).</summary>
+    internal void AbortAfter(TimeSpan delay) => _abort.CancelAfter(delay);
+
+    /// <summary>Drains at once, on the caller's thread (tests).</summary>
+    internal void RequestDrainNow() => CancelQuietly(_drain);
 
     /// <summary>Notes traffic, for the idle timeout. One store per read batch, no lock.</summary>
     internal void MarkActivity() => Volatile.Write(ref _lastActivity, Environment.TickCount64);

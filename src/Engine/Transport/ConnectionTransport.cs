@@ -89,19 +89,19 @@ public sealed class ConnectionTransport : IAsyncDisposable
     /// </summary>
     public async Task UpgradeToServerTlsAsync(SslServerAuthenticationOptions options, CancellationToken cancellationToken)
     {
-        var tls = new SslStream(StreamConnection.GetDuplex(_socket, name: null), leaveInnerStreamOpen: false);
+        var tls = new SslStream(new DuplexPipeStream(_socket), leaveInnerStreamOpen: false);
         _tls = tls;
         await tls.AuthenticateAsServerAsync(options, cancellationToken).ConfigureAwait(false);
-        Pipe = new TlsDuplexPipe(tls);
+        Pipe = new TlsDuplexPipe(tls, _socket);
     }
 
     /// <summary>Starts TLS as the client (the gateway to an upstream server).</summary>
     public async Task UpgradeToClientTlsAsync(SslClientAuthenticationOptions options, CancellationToken cancellationToken)
     {
-        var tls = new SslStream(StreamConnection.GetDuplex(_socket, name: null), leaveInnerStreamOpen: false);
+        var tls = new SslStream(new DuplexPipeStream(_socket), leaveInnerStreamOpen: false);
         _tls = tls;
         await tls.AuthenticateAsClientAsync(options, cancellationToken).ConfigureAwait(false);
-        Pipe = new TlsDuplexPipe(tls);
+        Pipe = new TlsDuplexPipe(tls, _socket);
     }
 
     /// <summary>
@@ -160,12 +160,5 @@ public sealed class ConnectionTransport : IAsyncDisposable
 
         _socket.Dispose();
         return ValueTask.CompletedTask;
-    }
-
-    private sealed class TlsDuplexPipe(SslStream tls) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = PipeReader.Create(tls, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true));
-
-        public PipeWriter Output { get; } = PipeWriter.Create(tls, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
     }
 }

@@ -1,9 +1,6 @@
-using System.Net.Sockets;
 using Gatehouse.Engine;
 using Gatehouse.Engine.Sessions;
-using Gatehouse.Engine.Transport;
 using Gatehouse.Protocols.Postgres.Cancel;
-using Gatehouse.Protocols.Postgres.Wire;
 
 namespace Gatehouse.Protocols.Postgres;
 
@@ -38,26 +35,7 @@ public sealed class PgProtocol : ISessionProtocol
 
     public Task RunAsync(Session session) => new PgSession(this, session).RunAsync();
 
-    public async ValueTask RefuseAsync(ConnectionTransport client, SessionEndReason reason)
-    {
-        if (reason == SessionEndReason.ConnectionLimit)
-        {
-            PgWriter.WriteFatal(client.Output, SqlState.TooManyConnections, "sorry, too many clients already (gateway connection limit)");
-        }
-        else
-        {
-            PgWriter.WriteFatal(client.Output, SqlState.CannotConnectNow, "the gateway is shutting down");
-        }
-
-        try
-        {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            await client.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
-        {
-        }
-    }
+    public Task RefuseAsync(Session session, SessionEndReason reason) => new PgSession(this, session).RefuseAsync(reason);
 }
 
 /// <summary>The cancel keys of every PostgreSQL session of one gateway, shared by its listeners.</summary>

@@ -91,6 +91,42 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
         }
     }
 
+    /// <summary>
+    /// Refuses the client after answering its prelude (SSLRequest, GSSENCRequest) the way a server would, so that
+    /// clients in sslmode prefer or require read the real reason rather than a failed TLS negotiation.
+    /// </summary>
+    public async Task RefuseAsync(SessionEndReason reason)
+    {
+        var (sqlState, message) = reason == SessionEndReason.ConnectionLimit
+            ? (SqlState.TooManyConnections, "sorry, too many clients already (gateway connection limit)")
+            : (SqlState.CannotConnectNow, "the gateway is shutting down");
+        try
+        {
+            if (await ReadStartupAsync(session.Aborted).ConfigureAwait(false) is null)
+            {
+                return;
+            }
+        }
+        catch (PgHandshakeException ex) when (ex.PeerClosed)
+        {
+            return;
+        }
+        catch (PgHandshakeException)
+        {
+            // Whatever else is wrong with the startup, the refusal is the answer that matters.
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        catch (Exception ex) when (FrameRelay.IsTransportFault(ex))
+        {
+            return;
+        }
+
+        await TellClientAsync(sqlState, message).ConfigureAwait(false);
+    }
+
     // ---- Startup ----------------------------------------------------------------------------------------
 
     private sealed record StartupInfo(string User, string Database, List<KeyValuePair<string, string>> Forwarded);
@@ -355,8 +391,6 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
             StandardConformingStrings = login.StandardConformingStrings,
         };
         var waker = new RelayWaker();
-        using var drain = session.DrainRequested.Register(static w => ((RelayWaker)w!).WakeClientToServer(), waker);
-
         var outcome = await FrameRelay.RunAsync(session, new FrontendRelayHandler(state), new BackendRelayHandler(state), waker)
             .ConfigureAwait(false);
 

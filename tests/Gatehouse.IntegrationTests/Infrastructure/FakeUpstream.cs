@@ -110,8 +110,8 @@ public sealed class FakeUpstream : IAsyncDisposable
                 output.Write(BadFrame);
                 output.Write(PgFrames.Typed('C', PgFrames.CString("SELECT 1")));
                 PgWriter.WriteReadyForQuery(output, (byte)'I');
-                await stream.WriteAsync(output.WrittenMemory, ct);
                 Interlocked.Increment(ref _requestsAnswered);
+                await stream.WriteAsync(output.WrittenMemory, ct);
                 seen.Clear();
             }
         }

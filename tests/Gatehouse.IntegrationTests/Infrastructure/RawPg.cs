@@ -46,7 +46,10 @@ public readonly record struct PgMessage(byte Code, byte[] Body)
 /// <summary>Frontend messages built byte by byte, for tests that must send exactly what a driver would not.</summary>
 public static class PgFrames
 {
-    public static byte[] Startup(params (string Name, string Value)[] parameters)
+    public static byte[] Startup(params (string Name, string Value)[] parameters) => Startup(3 << 16, parameters);
+
+    /// <summary>A StartupMessage with any protocol version (major in the high 16 bits, minor in the low).</summary>
+    public static byte[] Startup(int version, params (string Name, string Value)[] parameters)
     {
         var body = new List<byte>();
         foreach (var (name, value) in parameters)
@@ -60,7 +63,7 @@ public static class PgFrames
         body.Add(0);
         var frame = new byte[8 + body.Count];
         BinaryPrimitives.WriteInt32BigEndian(frame, frame.Length);
-        BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(4), 3 << 16);
+        BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(4), version);
         body.CopyTo(frame, 8);
         return frame;
     }
@@ -128,6 +131,9 @@ public sealed class RawPgConnection : IAsyncDisposable
     public int ProcessId { get; private set; }
 
     public int SecretKey { get; private set; }
+
+    /// <summary>The NegotiateProtocolVersion the gateway sent during login, if any.</summary>
+    public PgMessage? NegotiateProtocolVersion { get; private set; }
 
     public static async Task<RawPgConnection> ConnectAsync(int port)
     {
@@ -231,9 +237,16 @@ public sealed class RawPgConnection : IAsyncDisposable
     /// <summary>
     /// Logs in. Returns null on success (after ReadyForQuery), or the ErrorResponse the gateway refused with.
     /// </summary>
-    public async Task<PgMessage?> LoginAsync(string user, string database, string secret)
+    public Task<PgMessage?> LoginAsync(string user, string database, string secret) =>
+        LoginAsync(PgFrames.Startup(("user", user), ("database", database)), secret);
+
+    /// <summary>
+    /// Logs in with a startup packet of the caller's making. <paramref name="beforeProof"/> runs just before the
+    /// client sends its proof (SCRAM client-final or the cleartext password), so a test can act mid-login.
+    /// </summary>
+    public async Task<PgMessage?> LoginAsync(byte[] startup, string secret, Func<Task>? beforeProof = null)
     {
-        await SendAsync(PgFrames.Startup(("user", user), ("database", database)));
+        await SendAsync(startup);
         ScramClient? scram = null;
         while (true)
         {
@@ -249,6 +262,11 @@ public sealed class RawPgConnection : IAsyncDisposable
                         case 12:
                             break;
                         case 3:
+                            if (beforeProof is not null)
+                            {
+                                await beforeProof();
+                            }
+
                             await SendAsync(PgFrames.Password(secret));
                             break;
                         case 10:
@@ -262,6 +280,11 @@ public sealed class RawPgConnection : IAsyncDisposable
                             break;
                         case 11:
                             var final = scram!.ClientFinal(Encoding.UTF8.GetString(payload));
+                            if (beforeProof is not null)
+                            {
+                                await beforeProof();
+                            }
+
                             await SendAsync(PgFrames.Typed('p', Encoding.UTF8.GetBytes(final)));
                             break;
                         default:
@@ -275,6 +298,9 @@ public sealed class RawPgConnection : IAsyncDisposable
                     break;
                 case 'S':
                 case 'N':
+                    break;
+                case 'v':
+                    NegotiateProtocolVersion = message;
                     break;
                 case 'Z':
                     return null;

@@ -265,7 +265,7 @@ public sealed class PgRelayTests
         var state = new PgRelayState(session, 1 << 20, 1 << 20);
         state.RequestSent();
         state.RequestSent();
-        session.RequestDrain();
+        session.RequestDrainNow();
         var stream = Concat(CommandComplete("SELECT 1"), ReadyForQuery('I'), CommandComplete("SELECT 1"), ReadyForQuery('I'), Notice("after"));
         var (outcome, output) = await PumpAsync("server", state, session, [stream]);
         Assert.Equal(PumpStop.HandlerStopped, outcome.Stop);
@@ -277,14 +277,14 @@ public sealed class PgRelayTests
     public async Task An_idle_session_woken_by_a_drain_ends_and_a_busy_one_does_not()
     {
         using var idle = TestSessions.Create();
-        idle.RequestDrain();
+        idle.RequestDrainNow();
         var idleState = new PgRelayState(idle, 1 << 20, 1 << 20);
         var handler = new FrontendRelayHandler(idleState);
         Assert.Equal(FrameAction.Stop, handler.OnWake(new Pipe().Writer));
         Assert.Equal(SessionEndReason.Drained, idle.EndReason);
 
         using var busy = TestSessions.Create();
-        busy.RequestDrain();
+        busy.RequestDrainNow();
         var busyState = new PgRelayState(busy, 1 << 20, 1 << 20);
         busyState.RequestSent();
         Assert.Equal(FrameAction.Handled, new FrontendRelayHandler(busyState).OnWake(new Pipe().Writer));

@@ -49,7 +49,7 @@ internal readonly struct BackendRelayHandler(PgRelayState state) : IRelayHandler
 
                 return FrameAction.Forward;
             case BackendCode.CopyInResponse:
-                state.CopyIn = true;
+                state.CopyInStarted();
                 return FrameAction.Forward;
             case BackendCode.ErrorResponse:
                 state.CopyIn = false;

@@ -34,8 +34,16 @@ internal readonly struct FrontendRelayHandler(PgRelayState state) : IRelayHandle
             case FrontendCode.Sync when state.CopyIn:
                 // The server ignores Sync during COPY IN; it gets no ReadyForQuery of its own.
                 return FrameAction.Forward;
-            case FrontendCode.Query:
             case FrontendCode.Sync:
+                state.SyncSent();
+                return FrameAction.Forward;
+            case FrontendCode.Query:
+                state.ExecuteSent();
+                state.RequestSent();
+                return FrameAction.Forward;
+            case FrontendCode.Execute:
+                state.ExecuteSent();
+                return FrameAction.Forward;
             case FrontendCode.FunctionCall:
                 state.RequestSent();
                 return FrameAction.Forward;

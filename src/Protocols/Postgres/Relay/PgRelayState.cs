@@ -26,6 +26,35 @@ internal sealed class PgRelayState(Session session, int maxClientMessage, int ma
     /// <summary>Written by the client direction before it forwards a request.</summary>
     public void RequestSent() => Interlocked.Increment(ref _pendingSyncs);
 
+    /// <summary>Syncs forwarded since the last Execute or Query (client direction).</summary>
+    private int _syncsSinceExecute;
+
+    /// <summary>The client direction forwards an Execute or a Query: a COPY it starts begins here.</summary>
+    public void ExecuteSent() => Volatile.Write(ref _syncsSinceExecute, 0);
+
+    /// <summary>The client direction forwards a Sync outside COPY IN.</summary>
+    public void SyncSent()
+    {
+        Interlocked.Increment(ref _syncsSinceExecute);
+        RequestSent();
+    }
+
+    /// <summary>
+    /// The server started COPY IN. Syncs the client pipelined after the Execute that started it reach the server
+    /// while it is in COPY IN, where it ignores them (libpq sends Parse/Bind/Execute/Sync in one go, and another
+    /// Sync after CopyDone): they will get no ReadyForQuery and must not count as pending. Written by the server
+    /// direction.
+    /// </summary>
+    public void CopyInStarted()
+    {
+        CopyIn = true;
+        int ignored = Interlocked.Exchange(ref _syncsSinceExecute, 0);
+        if (ignored > 0)
+        {
+            Interlocked.Add(ref _pendingSyncs, -ignored);
+        }
+    }
+
     /// <summary>Written by the server direction on ReadyForQuery; returns the requests still pending.</summary>
     public int ReadyReceived()
     {
