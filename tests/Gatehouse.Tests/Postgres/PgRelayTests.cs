@@ -216,6 +216,19 @@ public sealed class PgRelayTests
     }
 
     [Fact]
+    public async Task Parameter_counts_above_32767_are_valid_because_the_wire_count_is_unsigned()
+    {
+        // libpq and Npgsql send up to 65535 parameters; PostgreSQL reads the count as UInt16.
+        const int count = 40_000;
+        var parse = Parse("", "INSERT INTO t VALUES ($1)", Enumerable.Repeat(23, count).ToArray());
+        var bind = Bind("", "", Enumerable.Repeat<byte[]?>(null, count).ToArray());
+        var stream = Concat(parse, bind, Execute("", 0), Sync());
+        var run = await RunAsync("client", stream.Chunk(8192).ToArray());
+        Assert.Equal(PumpStop.PeerClosed, run.Outcome.Stop);
+        Assert.Equal(stream, run.Output);
+    }
+
+    [Fact]
     public async Task Terminate_is_forwarded_and_ends_the_client_direction()
     {
         var run = await RunAsync("client", [Concat(Query("SELECT 1"), Terminate(), Query("SELECT 2"))]);

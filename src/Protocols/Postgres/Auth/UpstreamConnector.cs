@@ -262,7 +262,7 @@ internal static class UpstreamConnector
 
                     if (message.Code == (byte)BackendCode.ParameterStatus && message.Body.AsSpan().StartsWith("standard_conforming_strings\0"u8))
                     {
-                        login.StandardConformingStrings = message.Body.AsSpan(28).StartsWith("on"u8);
+                        login.StandardConformingStrings = message.Body.AsSpan(28).SequenceEqual("on\0"u8);
                     }
 
                     login.FramesForClient.Add(Frame(message));

@@ -84,7 +84,7 @@ internal readonly struct BackendRelayHandler(PgRelayState state) : IRelayHandler
         var reader = new SequenceReader<byte>(body);
         if (reader.IsNext(StandardConformingStringsName, advancePast: true))
         {
-            state.StandardConformingStrings = reader.IsNext("on"u8);
+            state.StandardConformingStrings = reader.IsNext("on\0"u8);
         }
     }
 

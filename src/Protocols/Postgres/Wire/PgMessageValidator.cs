@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 
 namespace Gatehouse.Protocols.Postgres.Wire;
 
@@ -38,6 +39,19 @@ public static class PgMessageValidator
     /// <summary>Validates a backend message body received during the relay phase.</summary>
     public static bool ValidateBackend(byte code, in ReadOnlySequence<byte> body, out string? error)
     {
+        // Rows are most of the traffic and almost always sit in one segment: walk them over a span.
+        if (code == (byte)BackendCode.DataRow && body.IsSingleSegment)
+        {
+            error = null;
+            if (ValidateDataRow(body.FirstSpan))
+            {
+                return true;
+            }
+
+            error = "malformed message body";
+            return false;
+        }
+
         var r = new SequenceReader<byte>(body);
         error = null;
         bool ok = (BackendCode)code switch
@@ -76,14 +90,25 @@ public static class PgMessageValidator
 
     private static bool PortalOrStatement(ref SequenceReader<byte> r) => r.TryRead(out byte kind) && kind is (byte)'S' or (byte)'P';
 
-    /// <summary>An Int16 count followed by that many Int32 values.</summary>
-    private static bool Int32Array(ref SequenceReader<byte> r) =>
-        r.TryReadBigEndian(out short n) && n >= 0 && r.Remaining >= n * 4L && Advance(ref r, n * 4L);
+    /// <summary>
+    /// A count. The protocol calls it Int16, but PostgreSQL reads it unsigned (pq_getmsgint(msg, 2)) and clients
+    /// send up to 65535 parameters (libpq's PQ_QUERY_PARAM_MAX_LIMIT), so it is read as UInt16.
+    /// </summary>
+    private static bool Count(ref SequenceReader<byte> r, out int count)
+    {
+        bool ok = r.TryReadBigEndian(out short raw);
+        count = (ushort)raw;
+        return ok;
+    }
 
-    /// <summary>An Int16 count followed by that many Int16 format codes, each 0 (text) or 1 (binary).</summary>
+    /// <summary>A count followed by that many Int32 values.</summary>
+    private static bool Int32Array(ref SequenceReader<byte> r) =>
+        Count(ref r, out int n) && r.Remaining >= n * 4L && Advance(ref r, n * 4L);
+
+    /// <summary>A count followed by that many Int16 format codes, each 0 (text) or 1 (binary).</summary>
     private static bool FormatCodes(ref SequenceReader<byte> r)
     {
-        if (!r.TryReadBigEndian(out short n) || n < 0 || r.Remaining < n * 2L)
+        if (!Count(ref r, out int n) || r.Remaining < n * 2L)
         {
             return false;
         }
@@ -106,7 +131,7 @@ public static class PgMessageValidator
 
     private static bool Values(ref SequenceReader<byte> r)
     {
-        if (!r.TryReadBigEndian(out short n) || n < 0)
+        if (!Count(ref r, out int n))
         {
             return false;
         }
@@ -131,7 +156,7 @@ public static class PgMessageValidator
 
     private static bool ValidateDataRow(ref SequenceReader<byte> r)
     {
-        if (!r.TryReadBigEndian(out short n) || n < 0)
+        if (!Count(ref r, out int n))
         {
             return false;
         }
@@ -147,9 +172,44 @@ public static class PgMessageValidator
         return r.End;
     }
 
+    /// <summary>DataRow over one span: Int16 count, then per column Int32 length (-1 for NULL) and the bytes.</summary>
+    internal static bool ValidateDataRow(ReadOnlySpan<byte> body)
+    {
+        if (body.Length < 2)
+        {
+            return false;
+        }
+
+        int count = BinaryPrimitives.ReadUInt16BigEndian(body);
+        int at = 2;
+        for (int i = 0; i < count; i++)
+        {
+            if (body.Length - at < 4)
+            {
+                return false;
+            }
+
+            int length = BinaryPrimitives.ReadInt32BigEndian(body[at..]);
+            at += 4;
+            if (length == -1)
+            {
+                continue;
+            }
+
+            if (length < 0 || length > body.Length - at)
+            {
+                return false;
+            }
+
+            at += length;
+        }
+
+        return at == body.Length;
+    }
+
     private static bool ValidateRowDescription(ref SequenceReader<byte> r)
     {
-        if (!r.TryReadBigEndian(out short n) || n < 0)
+        if (!Count(ref r, out int n))
         {
             return false;
         }
