@@ -44,7 +44,7 @@ public sealed class ConnectionTransport : IAsyncDisposable
     {
         SocketConnection.SetRecommendedServerOptions(socket);
         var connection = SocketConnection.Create(
-            socket, TransportOptions.Send, TransportOptions.Receive, SocketConnectionOptions.ZeroLengthReads, name: null);
+            socket, TransportOptions.Send, TransportOptions.Receive, TransportOptions.SocketOptions, name: null);
         return new ConnectionTransport(connection, socket.RemoteEndPoint);
     }
 
@@ -66,7 +66,7 @@ public sealed class ConnectionTransport : IAsyncDisposable
                 SocketConnection.SetRecommendedClientOptions(socket);
                 await socket.ConnectAsync(new IPEndPoint(address, port), cancellationToken).ConfigureAwait(false);
                 var connection = SocketConnection.Create(
-                    socket, TransportOptions.Send, TransportOptions.Receive, SocketConnectionOptions.ZeroLengthReads, name: null);
+                    socket, TransportOptions.Send, TransportOptions.Receive, TransportOptions.SocketOptions, name: null);
                 return new ConnectionTransport(connection, socket.RemoteEndPoint);
             }
             catch (Exception ex) when (ex is SocketException or OperationCanceledException)

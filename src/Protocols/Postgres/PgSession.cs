@@ -300,7 +300,9 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
         }
 
         // Unknown identities cost the same PBKDF2 work, so timing does not reveal which names exist.
-        bool valid = (identity?.Secret ?? DummyVerifier.Value).VerifyPasswordUtf8(body.AsSpan(0, end));
+        // PBKDF2 takes milliseconds: run it off the socket thread so other sessions' traffic is not held up.
+        var verifier = identity?.Secret ?? DummyVerifier.Value;
+        bool valid = await Task.Run(() => verifier.VerifyPasswordUtf8(body.AsSpan(0, end)), ct).ConfigureAwait(false);
         Array.Clear(body);
         return valid && identity is not null;
     }

@@ -186,7 +186,15 @@ internal static class UpstreamConnector
                     PgWriter.WriteSaslInitialResponse(transport.Output, ScramServerExchange.MechanismName, scram.CreateClientFirst());
                     break;
                 case AuthenticationCode.SaslContinue when scram is not null:
-                    if (!scram.TryHandleServerFirst(payload, out var clientFinal, out var scramError))
+                    // PBKDF2 with the server's iteration count takes milliseconds: keep it off the socket thread.
+                    var serverFirst = payload.ToArray();
+                    var exchange = scram;
+                    var (ok, clientFinal, scramError) = await Task.Run(() =>
+                    {
+                        bool handled = exchange.TryHandleServerFirst(serverFirst, out var final, out var error);
+                        return (handled, final, error);
+                    }, cancellationToken).ConfigureAwait(false);
+                    if (!ok)
                     {
                         throw new UpstreamException(SqlState.InvalidAuthorization, $"SCRAM with the upstream server failed: {scramError}");
                     }
