@@ -21,12 +21,24 @@ public static class Program
     /// about 5,500 to 9,500 tps with one client (bench/pg.sh). Must be set before the first socket is created;
     /// an operator can still set DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=0.
     /// </summary>
+    /// <remarks>
+    /// With inline completions the runtime starts one socket engine thread per core. A gateway usually shares its
+    /// cores (a sidecar next to the application, or the database on the same host), so it takes half of them by
+    /// default: on 2 cores one engine thread gave 15.8k tps at 8 clients against 13.4k with two. On a dedicated
+    /// appliance set DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT to the core count.
+    /// </remarks>
     private static void ConfigureSocketEngine()
     {
-        const string variable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
-        if (Environment.GetEnvironmentVariable(variable) is null)
+        const string inline = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+        if (Environment.GetEnvironmentVariable(inline) is null)
         {
-            Environment.SetEnvironmentVariable(variable, "1");
+            Environment.SetEnvironmentVariable(inline, "1");
+        }
+
+        const string threads = "DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT";
+        if (Environment.GetEnvironmentVariable(threads) is null)
+        {
+            Environment.SetEnvironmentVariable(threads, Math.Max(1, Environment.ProcessorCount / 2).ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
     }
 
