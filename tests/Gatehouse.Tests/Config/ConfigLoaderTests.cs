@@ -95,6 +95,34 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
+    public void A_certificate_and_key_from_pem_files_load_with_the_private_key_relative_to_the_config()
+    {
+        var directory = Directory.CreateTempSubdirectory("gatehouse-pem-").FullName;
+        try
+        {
+            using var key = System.Security.Cryptography.ECDsa.Create();
+            var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=gw.test", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+            using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddDays(1));
+            File.WriteAllText(Path.Combine(directory, "server.crt"), certificate.ExportCertificatePem());
+            File.WriteAllText(Path.Combine(directory, "server.key"), key.ExportPkcs8PrivateKeyPem());
+
+            var text = Valid.Replace("tls: { mode: required, self_signed: true }", "tls: { mode: required, certificate: server.crt, key: server.key }");
+            var listener = Assert.Single(ConfigLoader.Load(text, "gatehouse.yaml", directory).Listeners);
+            Assert.NotNull(listener.Postgres.Certificate);
+            Assert.True(listener.Postgres.Certificate!.HasPrivateKey);
+            Assert.Equal("CN=gw.test", listener.Postgres.Certificate.Subject);
+
+            var missing = Valid.Replace("tls: { mode: required, self_signed: true }", "tls: { mode: required, certificate: nope.crt, key: nope.key }");
+            var ex = Assert.Throws<ConfigException>(() => ConfigLoader.Load(missing, "gatehouse.yaml", directory));
+            Assert.Contains(ex.Errors, e => e.Line == 5 && e.Message.Contains("cannot load the certificate", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Every_error_is_reported_not_just_the_first()
     {
         var text = Valid.Replace("adress", "x").Replace("address: 127.0.0.1:6432", "address: nowhere").Replace("port: 5433", "port: -1");
