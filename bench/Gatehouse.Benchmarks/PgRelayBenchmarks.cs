@@ -72,34 +72,17 @@ public class PgRelayBenchmarks
     [Benchmark(OperationsPerInvoke = SimpleMessages)]
     public int FrontendSimpleQuery() => Relay(ref _frontend, _simple);
 
+    /// <summary>The pump's own synchronous step (FrameRelay.ProcessFrames) over one read's worth of frames, then one flush.</summary>
     private int Relay<THandler>(ref THandler handler, ReadOnlySequence<byte> buffer)
         where THandler : struct, IRelayHandler
     {
         var output = _pipe!.Writer;
-        int frames = 0;
-        int headerLength = handler.HeaderLength;
-        while (buffer.Length >= headerLength)
+        long before = buffer.Length;
+        bool wrote = false;
+        var stop = FrameRelay.ProcessFrames(ref handler, ref buffer, output, ref wrote, out int incomplete);
+        if (stop is not null || incomplete != 0 || !buffer.IsEmpty)
         {
-            int length = ReadLength(ref handler, buffer, headerLength);
-            if (length < 0 || length > handler.MaxFrameLength || buffer.Length < length)
-            {
-                throw new InvalidOperationException("a benchmark frame was refused or incomplete");
-            }
-
-            var frame = buffer.Slice(0, length);
-            switch (handler.OnFrame(frame, output))
-            {
-                case FrameAction.Forward:
-                    FrameRelay.Copy(frame, output);
-                    break;
-                case FrameAction.Handled:
-                    break;
-                default:
-                    throw new InvalidOperationException("the relay stopped on a benchmark frame");
-            }
-
-            buffer = buffer.Slice(length);
-            frames++;
+            throw new InvalidOperationException("a benchmark frame was refused or incomplete");
         }
 
         // One flush per read, as the pump does; then take the bytes back out so the pipe starts empty again.
@@ -116,23 +99,7 @@ public class PgRelayBenchmarks
             reader.AdvanceTo(result.Buffer.End);
         }
 
-        return frames;
-    }
-
-    /// <summary>The pump's header read: from the first segment, or copied to the stack when it straddles two.</summary>
-    private static int ReadLength<THandler>(ref THandler handler, in ReadOnlySequence<byte> buffer, int headerLength)
-        where THandler : struct, IRelayHandler
-    {
-        var first = buffer.FirstSpan;
-        if (first.Length >= headerLength)
-        {
-            return handler.GetFrameLength(first[..headerLength]);
-        }
-
-        Span<byte> header = stackalloc byte[16];
-        header = header[..headerLength];
-        buffer.Slice(0, headerLength).CopyTo(header);
-        return handler.GetFrameLength(header);
+        return (int)before;
     }
 
     /// <summary>The mix as one segment, or split two bytes into the header of the frame nearest the middle.</summary>

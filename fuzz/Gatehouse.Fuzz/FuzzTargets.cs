@@ -212,7 +212,7 @@ public static class FuzzTargets
                 return false; // The peer closed in the middle of a header.
             }
 
-            int length = ReadLength(ref handler, buffer, headerLength);
+            int length = FrameRelay.ReadLength(ref handler, buffer, headerLength);
             if (length < 0)
             {
                 Expect(session.EndReason == Violation(from) && session.EndSide == from && session.EndDetail is not null,
@@ -352,22 +352,6 @@ public static class FuzzTargets
 
         private static SessionEndReason Violation(PeerSide from) =>
             from == PeerSide.Client ? SessionEndReason.ClientProtocolViolation : SessionEndReason.ServerProtocolViolation;
-
-        /// <summary>The pump's header read: from the first segment, or copied when it straddles two.</summary>
-        private static int ReadLength<THandler>(ref THandler handler, in ReadOnlySequence<byte> buffer, int headerLength)
-            where THandler : struct, IRelayHandler
-        {
-            var first = buffer.FirstSpan;
-            if (first.Length >= headerLength)
-            {
-                return handler.GetFrameLength(first[..headerLength]);
-            }
-
-            Span<byte> header = stackalloc byte[16];
-            header = header[..headerLength];
-            buffer.Slice(0, headerLength).CopyTo(header);
-            return handler.GetFrameLength(header);
-        }
 
         private static byte[] Drain(Pipe pipe)
         {

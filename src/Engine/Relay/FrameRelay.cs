@@ -120,40 +120,18 @@ public static class FrameRelay
                         }
                     }
 
-                    int headerLength = handler.HeaderLength;
-                    while (stop is null && assembly is null && buffer.Length >= headerLength)
+                    if (stop is null && assembly is null)
                     {
-                        int length = ReadLength(ref handler, buffer, headerLength);
-                        if (length < 0)
+                        stop = ProcessFrames(ref handler, ref buffer, output, ref wrote, out int incomplete);
+                        if (stop is null && incomplete > TransportOptions.AssemblyThreshold)
                         {
-                            stop = PumpStop.HandlerStopped;
-                            break;
+                            // Sizes were checked from the header, before this buffer is taken.
+                            assembly = ArrayPool<byte>.Shared.Rent(incomplete);
+                            assemblyLength = incomplete;
+                            assembled = (int)buffer.Length;
+                            buffer.CopyTo(assembly);
+                            buffer = buffer.Slice(buffer.End);
                         }
-
-                        if (length > handler.MaxFrameLength)
-                        {
-                            handler.OnFrameTooLarge(length);
-                            stop = PumpStop.FrameTooLarge;
-                            break;
-                        }
-
-                        if (buffer.Length < length)
-                        {
-                            if (length > TransportOptions.AssemblyThreshold)
-                            {
-                                // Sizes were checked above, before this buffer is taken.
-                                assembly = ArrayPool<byte>.Shared.Rent(length);
-                                assemblyLength = length;
-                                assembled = (int)buffer.Length;
-                                buffer.CopyTo(assembly);
-                                buffer = buffer.Slice(buffer.End);
-                            }
-
-                            break;
-                        }
-
-                        stop = Dispatch(ref handler, buffer.Slice(0, length), output, ref wrote);
-                        buffer = buffer.Slice(length);
                     }
                 }
                 catch (InvalidOperationException) when (state.Stopping)
@@ -203,7 +181,51 @@ public static class FrameRelay
         }
     }
 
-    private static PumpStop? Dispatch<THandler>(ref THandler handler, in ReadOnlySequence<byte> frame, PipeWriter output, ref bool wrote)
+    /// <summary>
+    /// The synchronous heart of a pump: slices every complete frame at the start of <paramref name="buffer"/>,
+    /// checks its declared length against the limit before anything else, and dispatches it. Advances
+    /// <paramref name="buffer"/> past what it consumed. Returns why the direction must stop, or null when the
+    /// buffer holds no further complete frame; <paramref name="incompleteLength"/> is then the declared length of
+    /// the incomplete frame at its start (0 when not even its header is there).
+    /// </summary>
+    internal static PumpStop? ProcessFrames<THandler>(ref THandler handler, ref ReadOnlySequence<byte> buffer, PipeWriter output,
+        ref bool wrote, out int incompleteLength)
+        where THandler : struct, IRelayHandler
+    {
+        incompleteLength = 0;
+        int headerLength = handler.HeaderLength;
+        while (buffer.Length >= headerLength)
+        {
+            int length = ReadLength(ref handler, buffer, headerLength);
+            if (length < 0)
+            {
+                return PumpStop.HandlerStopped;
+            }
+
+            if (length > handler.MaxFrameLength)
+            {
+                handler.OnFrameTooLarge(length);
+                return PumpStop.FrameTooLarge;
+            }
+
+            if (buffer.Length < length)
+            {
+                incompleteLength = length;
+                return null;
+            }
+
+            var stop = Dispatch(ref handler, buffer.Slice(0, length), output, ref wrote);
+            buffer = buffer.Slice(length);
+            if (stop is not null)
+            {
+                return stop;
+            }
+        }
+
+        return null;
+    }
+
+    internal static PumpStop? Dispatch<THandler>(ref THandler handler, in ReadOnlySequence<byte> frame, PipeWriter output, ref bool wrote)
         where THandler : struct, IRelayHandler
     {
         switch (handler.OnFrame(frame, output))
@@ -224,7 +246,8 @@ public static class FrameRelay
         }
     }
 
-    private static int ReadLength<THandler>(ref THandler handler, in ReadOnlySequence<byte> buffer, int headerLength)
+    /// <summary>Reads a frame's length from its header: from the first segment, or copied to the stack when split.</summary>
+    internal static int ReadLength<THandler>(ref THandler handler, in ReadOnlySequence<byte> buffer, int headerLength)
         where THandler : struct, IRelayHandler
     {
         var first = buffer.FirstSpan;
