@@ -117,6 +117,9 @@ public sealed class AuthTests(PostgresFixture fixture) : IAsyncLifetime
         var error = Assert.Single(messages);
         Assert.Equal('E', error.Type);
         Assert.Equal("42501", error.SqlState);
+
+        // A refused setting is an authorization decision, and is logged as one.
+        Assert.NotNull(await _gateway.WaitForSessionEndAsync("AuthorizationFailed"));
     }
 
     [Theory]

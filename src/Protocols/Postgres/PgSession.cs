@@ -233,7 +233,14 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
         var parameters = StartupParameters.Parse(body.AsSpan(4));
         if (parameters.Error is { } error)
         {
-            throw new PgHandshakeException(error.SqlState, error.Message, hint: error.Hint);
+            // A refused setting is an authorization decision; a broken packet is a protocol violation.
+            var reason = error.SqlState switch
+            {
+                SqlState.InsufficientPrivilege => SessionEndReason.AuthorizationFailed,
+                SqlState.InvalidAuthorization => SessionEndReason.AuthenticationFailed,
+                _ => SessionEndReason.ClientProtocolViolation,
+            };
+            throw new PgHandshakeException(error.SqlState, error.Message, hint: error.Hint, reason: reason);
         }
 
         // Minor versions above 0 and protocol extensions are declined, as a 3.0 server would (protocol docs 55.2.1).
