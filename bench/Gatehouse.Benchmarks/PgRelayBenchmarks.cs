@@ -50,7 +50,7 @@ public class PgRelayBenchmarks
         _pipe = new Pipe(TransportOptions.Send);
 
         var rows = Enumerable.Range(1, 100).Select(PgWire.DataRow);
-        _select = Prepare(PgWire.Concat([PgWire.RowDescription(), .. rows, PgWire.CommandComplete(100), PgWire.ReadyForQuery()]), SelectMessages);
+        _select = Prepare(Gatehouse.Fuzz.PgMessages.Concat([PgWire.RowDescription(), .. rows, PgWire.CommandComplete(100), PgWire.ReadyForQuery()]), SelectMessages);
         _extended = Prepare(PgWire.Repeat(32, PgWire.Bind(), PgWire.Execute(), PgWire.Sync()), ExtendedMessages);
         _simple = Prepare(PgWire.Repeat(32, PgWire.Query()), SimpleMessages);
     }

@@ -1,58 +1,17 @@
 using System.Buffers;
-using System.Buffers.Binary;
-using System.Text;
+using static Gatehouse.Fuzz.PgMessages;
 
 namespace Gatehouse.Benchmarks;
 
-/// <summary>Protocol 3.0 messages as clients and servers send them, built byte by byte for the benchmarks.</summary>
+/// <summary>
+/// Typical protocol 3.0 traffic for the benchmarks, built with the fuzz project's byte-by-byte message builder
+/// (linked in, so there is one independent builder).
+/// </summary>
 internal static class PgWire
 {
     public const string PgbenchSelect = "SELECT abalance FROM pgbench_accounts WHERE aid = $1;";
 
-    public static byte[] Message(char code, params byte[][] parts)
-    {
-        var body = Concat(parts);
-        var frame = new byte[5 + body.Length];
-        frame[0] = (byte)code;
-        BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(1), body.Length + 4);
-        body.CopyTo(frame, 5);
-        return frame;
-    }
-
-    public static byte[] Concat(params byte[][] parts)
-    {
-        var result = new byte[parts.Sum(p => p.Length)];
-        int offset = 0;
-        foreach (var part in parts)
-        {
-            part.CopyTo(result, offset);
-            offset += part.Length;
-        }
-
-        return result;
-    }
-
     public static byte[] Repeat(int count, params byte[][] frames) => Concat([.. Enumerable.Repeat(Concat(frames), count)]);
-
-    public static byte[] CString(string value) => [.. Encoding.UTF8.GetBytes(value), 0];
-
-    public static byte[] Int16(int value)
-    {
-        var bytes = new byte[2];
-        BinaryPrimitives.WriteInt16BigEndian(bytes, (short)value);
-        return bytes;
-    }
-
-    public static byte[] Int32(int value)
-    {
-        var bytes = new byte[4];
-        BinaryPrimitives.WriteInt32BigEndian(bytes, value);
-        return bytes;
-    }
-
-    public static byte[] Text(string value) => Encoding.UTF8.GetBytes(value);
-
-    public static byte[] Value(byte[]? value) => value is null ? Int32(-1) : Concat(Int32(value.Length), value);
 
     // Frontend, as libpq sends them for pgbench -S (-M extended / prepared) and psql.
 
