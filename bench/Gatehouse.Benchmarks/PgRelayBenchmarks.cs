@@ -47,7 +47,7 @@ public class PgRelayBenchmarks
         _state = new PgRelayState(_loopback.Session, limits.MaxClientMessageSize, limits.MaxServerMessageSize);
         _backend = new BackendRelayHandler(_state);
         _frontend = new FrontendRelayHandler(_state);
-        _pipe = new Pipe(TransportOptions.Send);
+        _pipe = new Pipe(TransportOptions.Pipes);
 
         var rows = Enumerable.Range(1, 100).Select(PgWire.DataRow);
         _select = Prepare(Gatehouse.Fuzz.PgMessages.Concat([PgWire.RowDescription(), .. rows, PgWire.CommandComplete(100), PgWire.ReadyForQuery()]), SelectMessages);

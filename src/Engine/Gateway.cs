@@ -20,14 +20,14 @@ public sealed class Gateway : IAsyncDisposable
 
     private readonly List<Listener> _listeners = [];
     private readonly ILogger _logger;
-    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _sessionLogger;
     private int _draining;
 
     public Gateway(GatewayLimits limits, ILoggerFactory loggerFactory)
     {
         Limits = limits;
-        _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger("Gatehouse.Engine");
+        _sessionLogger = loggerFactory.CreateLogger("Gatehouse.Session");
     }
 
     public GatewayLimits Limits { get; }
@@ -141,7 +141,7 @@ public sealed class Gateway : IAsyncDisposable
         if (refusal != SessionEndReason.None)
         {
             EngineLog.SessionRefused(_logger, id, refusal);
-            using var refused = new Session(id, listener.Name, transport, Limits, _loggerFactory.CreateLogger("Gatehouse.Session"));
+            using var refused = new Session(id, listener.Name, transport, Limits, _sessionLogger);
             refused.TrySetEnd(refusal, PeerSide.Gateway);
             refused.AbortAfter(RefusalDeadline);
             try
@@ -156,7 +156,7 @@ public sealed class Gateway : IAsyncDisposable
             return;
         }
 
-        var session = new Session(id, listener.Name, transport, Limits, _loggerFactory.CreateLogger("Gatehouse.Session"));
+        var session = new Session(id, listener.Name, transport, Limits, _sessionLogger);
         Sessions.Add(session);
         EngineLog.SessionAccepted(_logger, id, listener.Name, transport.RemoteEndPoint);
         try

@@ -291,6 +291,31 @@ public static class FrameRelay
         }
     }
 
+    /// <summary>
+    /// Flushes what a protocol writes after the relay stopped (a final error, a goodbye), bounded by
+    /// <paramref name="timeout"/>. The stop cancels pending flushes, and a cancellation requested while no flush was
+    /// pending applies to the next one: that one is retried once, since the bytes are already committed.
+    /// Returns false when the peer is gone or did not read in time.
+    /// </summary>
+    public static async Task<bool> FlushAfterStopAsync(PipeWriter output, TimeSpan timeout)
+    {
+        try
+        {
+            using var cts = new CancellationTokenSource(timeout);
+            var flush = await output.FlushAsync(cts.Token).ConfigureAwait(false);
+            if (flush.IsCanceled)
+            {
+                flush = await output.FlushAsync(cts.Token).ConfigureAwait(false);
+            }
+
+            return !flush.IsCanceled && !flush.IsCompleted;
+        }
+        catch (Exception ex) when (IsTransportFault(ex) || ex is InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
     internal static bool IsTransportFault(Exception ex) =>
         ex is IOException or SocketException or ObjectDisposedException or ConnectionResetException
             or ConnectionAbortedException or OperationCanceledException;

@@ -20,8 +20,6 @@ public sealed class SessionRegistry : IDisposable
 
     public int Count => Volatile.Read(ref _open);
 
-    public IEnumerable<Session> Sessions => _sessions.Values;
-
     internal long NextId() => Interlocked.Increment(ref _nextId);
 
     /// <summary>Reserves a slot; false when the gateway is at its connection limit.</summary>
@@ -47,8 +45,6 @@ public sealed class SessionRegistry : IDisposable
     internal void Add(Session session) => _sessions[session.Id] = session;
 
     internal void Remove(Session session) => _sessions.TryRemove(session.Id, out _);
-
-    public bool TryGet(long id, out Session? session) => _sessions.TryGetValue(id, out session);
 
     internal void DrainAll()
     {

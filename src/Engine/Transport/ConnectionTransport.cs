@@ -43,10 +43,12 @@ public sealed class ConnectionTransport : IAsyncDisposable
     internal static ConnectionTransport FromAccepted(Socket socket)
     {
         SocketConnection.SetRecommendedServerOptions(socket);
-        var connection = SocketConnection.Create(
-            socket, TransportOptions.Send, TransportOptions.Receive, TransportOptions.SocketOptions, name: null);
-        return new ConnectionTransport(connection, socket.RemoteEndPoint);
+        return Wrap(socket);
     }
+
+    private static ConnectionTransport Wrap(Socket socket) => new(
+        SocketConnection.Create(socket, TransportOptions.Pipes, TransportOptions.Pipes, TransportOptions.SocketOptions, name: null),
+        socket.RemoteEndPoint);
 
     /// <summary>Opens a TCP connection to an upstream server.</summary>
     public static async Task<ConnectionTransport> ConnectAsync(string host, int port, CancellationToken cancellationToken)
@@ -65,9 +67,7 @@ public sealed class ConnectionTransport : IAsyncDisposable
             {
                 SocketConnection.SetRecommendedClientOptions(socket);
                 await socket.ConnectAsync(new IPEndPoint(address, port), cancellationToken).ConfigureAwait(false);
-                var connection = SocketConnection.Create(
-                    socket, TransportOptions.Send, TransportOptions.Receive, TransportOptions.SocketOptions, name: null);
-                return new ConnectionTransport(connection, socket.RemoteEndPoint);
+                return Wrap(socket);
             }
             catch (Exception ex) when (ex is SocketException or OperationCanceledException)
             {

@@ -54,8 +54,8 @@ internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
 /// </summary>
 internal sealed class TlsDuplexPipe : IDuplexPipe
 {
-    private readonly Pipe _inbound = new(TransportOptions.Receive);
-    private readonly Pipe _outbound = new(TransportOptions.Send);
+    private readonly Pipe _inbound = new(TransportOptions.Pipes);
+    private readonly Pipe _outbound = new(TransportOptions.Pipes);
     private readonly SslStream _tls;
     private readonly IDuplexPipe _socket;
 

@@ -22,26 +22,18 @@ internal static class TransportOptions
     public const int AssemblyThreshold = PauseWriterThreshold / 4;
 
     /// <summary>
-    /// Continuations run inline on the socket's completion: a relay step is short and never blocks, and an extra
-    /// thread-pool hop per read costs more than the work itself (measured in bench/pg.sh).
-    /// </summary>
-    /// <summary>
     /// No zero-length reads. They let an idle connection hold no receive buffer, but cost an ioctl and an extra
     /// wake-up per read: strace counted 10 syscalls per pgbench -S query with them and 8 without (2 of those are
     /// the try-first receive that returns EAGAIN). The price is one 16 KiB segment per idle socket.
     /// </summary>
     public static readonly SocketConnectionOptions SocketOptions = SocketConnectionOptions.None;
 
-    public static readonly PipeOptions Receive = new(
-        pool: null,
-        readerScheduler: PipeScheduler.Inline,
-        writerScheduler: PipeScheduler.Inline,
-        pauseWriterThreshold: PauseWriterThreshold,
-        resumeWriterThreshold: ResumeWriterThreshold,
-        minimumSegmentSize: 16 * 1024,
-        useSynchronizationContext: false);
-
-    public static readonly PipeOptions Send = new(
+    /// <summary>
+    /// Every pipe the transport owns, in both directions (socket and TLS). Continuations run inline on the
+    /// socket's completion: a relay step is short and never blocks, and an extra thread-pool hop per read costs
+    /// more than the work itself (measured in bench/pg.sh).
+    /// </summary>
+    public static readonly PipeOptions Pipes = new(
         pool: null,
         readerScheduler: PipeScheduler.Inline,
         writerScheduler: PipeScheduler.Inline,

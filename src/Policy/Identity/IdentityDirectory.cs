@@ -21,8 +21,6 @@ public sealed class IdentityDirectory
         _identities = identities.ToFrozenDictionary(i => i.Name, StringComparer.Ordinal);
     }
 
-    public static IdentityDirectory Empty { get; } = new([]);
-
     public int Count => _identities.Count;
 
     public bool TryGet(string name, out AgentIdentity? identity) => _identities.TryGetValue(name, out identity);

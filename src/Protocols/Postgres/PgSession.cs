@@ -446,25 +446,19 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
         }
     }
 
-    /// <summary>Best-effort, bounded write of a FATAL error to the client.</summary>
+    /// <summary>Best-effort, bounded write of a FATAL error to the client; the end reason is already recorded.</summary>
     private async Task TellClientAsync(string sqlState, string message, string? detail = null, string? hint = null)
     {
         try
         {
-            var output = session.Client.Output;
-            PgWriter.WriteFatal(output, sqlState, message, detail, hint);
-            using var timeout = new CancellationTokenSource(FinalWriteTimeout);
-            var flush = await output.FlushAsync(timeout.Token).ConfigureAwait(false);
-            if (flush.IsCanceled)
-            {
-                // A cancellation left over from the relay's stop: the bytes are committed, flush once more.
-                await output.FlushAsync(timeout.Token).ConfigureAwait(false);
-            }
+            PgWriter.WriteFatal(session.Client.Output, sqlState, message, detail, hint);
         }
-        catch (Exception ex) when (FrameRelay.IsTransportFault(ex) || ex is InvalidOperationException)
+        catch (InvalidOperationException)
         {
-            // The client is gone or not reading; the end reason is already recorded.
+            return; // The client's pipe is already completed: nobody to tell.
         }
+
+        await FrameRelay.FlushAfterStopAsync(session.Client.Output, FinalWriteTimeout).ConfigureAwait(false);
     }
 
     private static async Task SayGoodbyeUpstreamAsync(UpstreamLogin login)
@@ -472,16 +466,13 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
         try
         {
             PgWriter.WriteTerminate(login.Transport.Output);
-            using var timeout = new CancellationTokenSource(FinalWriteTimeout);
-            var flush = await login.Transport.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
-            if (flush.IsCanceled)
-            {
-                await login.Transport.Output.FlushAsync(timeout.Token).ConfigureAwait(false);
-            }
         }
-        catch (Exception ex) when (FrameRelay.IsTransportFault(ex) || ex is InvalidOperationException)
+        catch (InvalidOperationException)
         {
+            return;
         }
+
+        await FrameRelay.FlushAfterStopAsync(login.Transport.Output, FinalWriteTimeout).ConfigureAwait(false);
     }
 
     // ---- Out-of-band requests ---------------------------------------------------------------------------

@@ -268,9 +268,10 @@ internal static class UpstreamConnector
                         throw new UpstreamException(SqlState.ProtocolViolation, "malformed message from the upstream server during login");
                     }
 
-                    if (message.Code == (byte)BackendCode.ParameterStatus && message.Body.AsSpan().StartsWith("standard_conforming_strings\0"u8))
+                    if (message.Code == (byte)BackendCode.ParameterStatus
+                        && PgParameterStatus.TryReadStandardConformingStrings(new(message.Body), out bool on))
                     {
-                        login.StandardConformingStrings = message.Body.AsSpan(28).SequenceEqual("on\0"u8);
+                        login.StandardConformingStrings = on;
                     }
 
                     login.FramesForClient.Add(Frame(message));

@@ -12,8 +12,6 @@ namespace Gatehouse.Protocols.Postgres.Relay;
 /// </summary>
 internal readonly struct BackendRelayHandler(PgRelayState state) : IRelayHandler
 {
-    private static ReadOnlySpan<byte> StandardConformingStringsName => "standard_conforming_strings\0"u8;
-
     public int HeaderLength => 5;
 
     public int MaxFrameLength => state.MaxServerMessage;
@@ -80,11 +78,9 @@ internal readonly struct BackendRelayHandler(PgRelayState state) : IRelayHandler
 
     private void TrackParameter(in ReadOnlySequence<byte> frame)
     {
-        var body = frame.Slice(5);
-        var reader = new SequenceReader<byte>(body);
-        if (reader.IsNext(StandardConformingStringsName, advancePast: true))
+        if (PgParameterStatus.TryReadStandardConformingStrings(frame.Slice(5), out bool on))
         {
-            state.StandardConformingStrings = reader.IsNext("on\0"u8);
+            state.StandardConformingStrings = on;
         }
     }
 
