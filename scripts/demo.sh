@@ -49,6 +49,7 @@ dotnet build src/Host -c Release -nologo -v quiet >/dev/null || die "build faile
 GH=src/Host/bin/Release/net10.0/gatehouse
 GH_PORT=$(pg_free_port)
 sed -e "s/port: 5432/port: $PG_PORT/" -e "s/127.0.0.1:6432/127.0.0.1:$GH_PORT/" examples/gatehouse.yaml > "$WORK/gatehouse.yaml"
+cp examples/policy.yaml "$WORK/policy.yaml"   # gatehouse.yaml names it relative to its own folder
 "$GH" check --config "$WORK/gatehouse.yaml"
 GATEHOUSE_DEMO_PASSWORD="$UPSTREAM_PASSWORD" "$GH" run --config "$WORK/gatehouse.yaml" > "$WORK/gatehouse.log" 2>&1 &
 GH_PID=$!

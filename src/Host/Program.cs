@@ -54,7 +54,7 @@ public static class Program
         run.SetAction((parse, _) => RunAsync(parse.GetValue(configOption)!));
 
         var checkConfig = new Option<FileInfo>("--config", "-c") { Description = "The config file to check", Required = true };
-        var check = new Command("check", "Validate a config file and explain every error with its position") { checkConfig };
+        var check = new Command("check", "Validate a config file and its policy file, and explain every error with its position") { checkConfig };
         check.SetAction(parse => Check(parse.GetValue(checkConfig)!));
 
         var iterations = new Option<int>("--iterations") { Description = "PBKDF2 iterations", DefaultValueFactory = _ => ScramVerifier.DefaultIterations };
@@ -109,8 +109,16 @@ public static class Program
         try
         {
             var config = ConfigLoader.LoadFile(file.FullName);
+            foreach (var warning in config.Warnings)
+            {
+                Console.Error.WriteLine($"warning: {warning}");
+            }
+
             Console.WriteLine($"{file.Name}: OK ({config.Listeners.Count} listener(s), {config.Postgres.Connections.Count} connection(s), "
                               + $"{config.Postgres.Identities.Count} identit{(config.Postgres.Identities.Count == 1 ? "y" : "ies")})");
+            Console.WriteLine(config.PolicyFile is null
+                ? "policy: unrestricted (every statement is relayed unchecked)"
+                : $"policy {config.PolicyFile}: OK ({config.Policy.Roles.Count} role(s), {config.Policy.BindingCount} binding(s))");
             return 0;
         }
         catch (ConfigException ex)
@@ -141,6 +149,7 @@ public static class Program
 
     private static void PrintErrors(ConfigException ex)
     {
+        // Policy errors name the policy file, config errors the config file: each points where to edit.
         foreach (var error in ex.Errors)
         {
             Console.Error.WriteLine(error.ToString());

@@ -21,7 +21,7 @@ public sealed class PgbenchTests(PostgresFixture fixture) : IAsyncLifetime
     public async Task DisposeAsync() => await _gateway.DisposeAsync();
 
     /// <summary>pgbench -i -s 1, straight against the server as its superuser, once per server.</summary>
-    private static async Task InitializeOnceAsync(PostgresServer server)
+    internal static async Task InitializeOnceAsync(PostgresServer server)
     {
         await InitLock.WaitAsync();
         try

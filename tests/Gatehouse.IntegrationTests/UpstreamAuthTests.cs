@@ -116,6 +116,7 @@ public sealed class UpstreamAuthTests(PostgresFixture fixture) : IAsyncLifetime
     {
         var secret = "agent-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         var yaml = $$"""
+            policy: unrestricted
             listeners:
               - name: pg
                 address: 127.0.0.1:0

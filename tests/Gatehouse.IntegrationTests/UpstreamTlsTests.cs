@@ -100,6 +100,7 @@ public sealed class UpstreamTlsTests(PostgresFixture fixture) : IAsyncLifetime
             _ => ("verify-full", _otherCaFile),
         };
         var yaml = $$"""
+            policy: unrestricted
             listeners:
               - name: pg
                 address: 127.0.0.1:0

@@ -5,6 +5,7 @@ using Gatehouse.Engine;
 using Gatehouse.Engine.Secrets;
 using Gatehouse.Host.Tls;
 using Gatehouse.Policy.Identity;
+using Gatehouse.Policy.Rules;
 using Gatehouse.Protocols.Postgres;
 using Microsoft.Extensions.Logging;
 using YamlDotNet.RepresentationModel;
@@ -45,12 +46,16 @@ public static class ConfigLoader
             throw new ConfigException(yaml.Errors);
         }
 
-        yaml.CheckKeys(root, "the config", "listeners", "connections", "identities", "limits", "logging");
+        yaml.CheckKeys(root, "the config", "listeners", "connections", "identities", "limits", "logging", "policy");
         var limits = ReadLimits(yaml, root);
         var logging = ReadLogging(yaml, root);
         var connections = ReadConnections(yaml, root);
         var identities = ReadIdentities(yaml, root, connections);
         var listeners = ReadListeners(yaml, root, baseDirectory);
+        var directory = new IdentityDirectory(identities);
+        var warnings = new List<ConfigError>();
+        var (policy, policyFile, stamp) = ReadPolicy(yaml, root, baseDirectory, new PolicyCompileContext(
+            identity => directory.TryGet(identity, out _), connections.ContainsKey), warnings);
 
         if (listeners.Count == 0 && yaml.Errors.Count == 0)
         {
@@ -62,8 +67,49 @@ public static class ConfigLoader
             throw new ConfigException(yaml.Errors);
         }
 
-        var snapshot = new PgConfigSnapshot(connections.Values.Select(c => c.Target), new IdentityDirectory(identities));
-        return new GatehouseConfig(listeners, snapshot, limits, logging);
+        var snapshot = new PgConfigSnapshot(connections.Values.Select(c => c.Target), directory);
+        return new GatehouseConfig(listeners, snapshot, limits, logging, policy!, policyFile) { PolicyStamp = stamp, Warnings = warnings };
+    }
+
+    /// <summary>
+    /// The required <c>policy</c> key: a policy file (relative to the config's folder), or <c>unrestricted</c> as an
+    /// explicit opt-out. Without it the config is refused: no policy must never mean no checks.
+    /// </summary>
+    private static (PolicySnapshot? Policy, string? File, PolicyFileStamp? Stamp) ReadPolicy(YamlReader yaml, YamlMappingNode root,
+        string baseDirectory, PolicyCompileContext context, List<ConfigError> warnings)
+    {
+        var node = yaml.Get(root, "policy");
+        if (node is null)
+        {
+            yaml.Error(root, "a policy is required: `policy: FILE`, or `policy: unrestricted` to relay every statement unchecked");
+            return (null, null, null);
+        }
+
+        if (node is not YamlScalarNode { Value: { Length: > 0 } value })
+        {
+            yaml.Error(node, "'policy' must be the path of a policy file (see docs/policy.md), or unrestricted");
+            return (null, null, null);
+        }
+
+        if (value == "unrestricted")
+        {
+            return (PolicySnapshot.Unrestricted, null, null);
+        }
+
+        string path = Path.GetFullPath(Path.Combine(baseDirectory, value));
+        var result = PolicyLoader.LoadFile(path, context);
+        if (result.Text is null)
+        {
+            // Not readable: the config's own line is where to look.
+            yaml.Error(node, result.Errors[0].Message);
+        }
+        else
+        {
+            yaml.Errors.AddRange(result.Errors);
+        }
+
+        warnings.AddRange(result.Warnings);
+        return (result.Snapshot, path, result.Stamp);
     }
 
     private static GatewayLimits ReadLimits(YamlReader yaml, YamlMappingNode root)

@@ -18,7 +18,9 @@ internal sealed class YamlReader(string file)
         Errors.Add(new ConfigError(File, node?.Start.Line ?? 0, node?.Start.Column ?? 0, message));
 
     /// <summary>Parses the text; a syntax error becomes a positioned config error.</summary>
-    public YamlMappingNode? Load(string text)
+    /// <param name="text">The YAML text.</param>
+    /// <param name="what">What the document is, for the error when it is not a mapping ("the config", "the policy").</param>
+    public YamlMappingNode? Load(string text, string what = "the config")
     {
         var stream = new YamlStream();
         try
@@ -27,13 +29,17 @@ internal sealed class YamlReader(string file)
         }
         catch (YamlException ex)
         {
-            Errors.Add(new ConfigError(File, ex.Start.Line, ex.Start.Column, $"YAML syntax: {ex.InnerException?.Message ?? ex.Message}"));
+            // A repeated key (a role defined twice) must not silently replace the first one: YamlDotNet refuses it.
+            string message = ex.Message.StartsWith("Duplicate key", StringComparison.Ordinal)
+                ? $"duplicate key: {ex.InnerException?.Message ?? ex.Message}"
+                : $"YAML syntax: {ex.InnerException?.Message ?? ex.Message}";
+            Errors.Add(new ConfigError(File, ex.Start.Line, ex.Start.Column, message));
             return null;
         }
 
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
         {
-            Errors.Add(new ConfigError(File, 1, 1, "the config must be a YAML mapping (key: value)"));
+            Errors.Add(new ConfigError(File, 1, 1, $"{what} must be a YAML mapping (key: value)"));
             return null;
         }
 

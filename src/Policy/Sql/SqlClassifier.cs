@@ -523,13 +523,17 @@ public static class SqlClassifier
 
                     bool wasPending = relPending;
                     bool keepsPending = kw is Kw.Only or Kw.If or Kw.Not or Kw.Exists or Kw.Lateral or Kw.Binary;
+                    // SELECT is reserved: unquoted, it is always the keyword, so its FROM list names relations wherever it
+                    // appears (INSERT ... SELECT ... FROM, a UNION branch), not only at a statement start.
+                    if (kw == Kw.Select)
+                    {
+                        selectAt |= here;
+                    }
+
                     if (start)
                     {
                         switch (kw)
                         {
-                            case Kw.Select:
-                                selectAt |= here;
-                                break;
                             case Kw.Delete:
                                 // 7.8.4 Data-Modifying Statements in WITH: a DELETE anywhere is a write.
                                 deleteOpen |= here;
@@ -537,7 +541,9 @@ public static class SqlClassifier
                                 cls |= StatementClass.Write;
                                 break;
                             case Kw.Update:
+                                // UPDATE ... FROM other tables: they are read (docs: UPDATE, from_item).
                                 updateOpen |= here;
+                                selectAt |= here;
                                 cls |= StatementClass.Write;
                                 SetPending(ref relPending, ref relFrom, ref relList, false, false);
                                 break;

@@ -1,5 +1,6 @@
 using Gatehouse.Engine;
 using Gatehouse.Engine.Sessions;
+using Gatehouse.Policy.Rules;
 using Gatehouse.Protocols.Postgres.Cancel;
 
 namespace Gatehouse.Protocols.Postgres;
@@ -15,11 +16,13 @@ public sealed class PgProtocol : ISessionProtocol
     /// <param name="listener">The listener's client-facing options.</param>
     /// <param name="config">The first configuration snapshot.</param>
     /// <param name="cancels">Shared by every PostgreSQL listener of a gateway: a cancel may arrive on any of them.</param>
-    public PgProtocol(PgListenerOptions listener, PgConfigSnapshot config, PgCancelKeys cancels)
+    /// <param name="policy">The live statement policy; sessions follow its reloads from their next statement.</param>
+    public PgProtocol(PgListenerOptions listener, PgConfigSnapshot config, PgCancelKeys cancels, PolicyStore policy)
     {
         Listener = listener;
         _config = config;
         Cancels = cancels.Registry;
+        Policy = policy;
     }
 
     public string Name => "postgres";
@@ -29,6 +32,8 @@ public sealed class PgProtocol : ISessionProtocol
     public PgConfigSnapshot Config => Volatile.Read(ref _config);
 
     internal CancelRegistry Cancels { get; }
+
+    public PolicyStore Policy { get; }
 
     /// <summary>Swaps in a new configuration; sessions that start afterwards use it.</summary>
     public void Update(PgConfigSnapshot config) => Volatile.Write(ref _config, config);

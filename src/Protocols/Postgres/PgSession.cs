@@ -9,6 +9,8 @@ using Gatehouse.Engine.Sessions;
 using Gatehouse.Policy.Identity;
 using Gatehouse.Protocols.Postgres.Auth;
 using Gatehouse.Protocols.Postgres.Cancel;
+using Gatehouse.Policy.Rules;
+using Gatehouse.Protocols.Postgres.Policy;
 using Gatehouse.Protocols.Postgres.Relay;
 using Gatehouse.Protocols.Postgres.Wire;
 
@@ -25,6 +27,7 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
 
     private readonly PgConfigSnapshot _config = protocol.Config;
     private int _cancelProcessId;
+    private SessionPolicy? _policy;
 
     public async Task RunAsync()
     {
@@ -285,6 +288,14 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
                 hint: "ask an administrator to grant this identity access to the connection", reason: SessionEndReason.AuthorizationFailed);
         }
 
+        _policy = protocol.Policy.Current.Resolve(identity.Name, [], target.Name);
+        if (_policy is null)
+        {
+            throw new PgHandshakeException(SqlState.InsufficientPrivilege,
+                $"no policy binding gives identity \"{identity.Name}\" a role on connection \"{target.Name}\"",
+                hint: "ask an administrator to add a binding to the policy", reason: SessionEndReason.AuthorizationFailed);
+        }
+
         return target;
     }
 
@@ -399,9 +410,25 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
             TransactionStatus = login.TransactionStatus,
             StandardConformingStrings = login.StandardConformingStrings,
         };
+        if (_policy is { IsUnrestricted: false })
+        {
+            state.Gate = new PgPolicyGate(protocol.Policy, _policy, session.Identity!, [], session.ConnectionName!, state)
+            {
+                ClientEncodingSafe = login.ClientEncodingSafe,
+            };
+        }
+
         var waker = new RelayWaker();
-        var outcome = await FrameRelay.RunAsync(session, new FrontendRelayHandler(state), new BackendRelayHandler(state), waker)
-            .ConfigureAwait(false);
+        RelayOutcome outcome;
+        try
+        {
+            outcome = await FrameRelay.RunAsync(session, new FrontendRelayHandler(state), new BackendRelayHandler(state), waker)
+                .ConfigureAwait(false);
+        }
+        finally
+        {
+            state.Gate?.Dispose();
+        }
 
         // A stop the handlers did not explain is a peer going away.
         var gone = outcome.Stop switch

@@ -28,6 +28,22 @@ public sealed record GatewaySettings
     public string Limits { get; init; } = "{ max_server_message: 4MiB, preauth_timeout: 2s, drain_timeout: 5s }";
 
     public IReadOnlyList<ExtraConnection> ExtraConnections { get; init; } = [];
+
+    /// <summary>
+    /// The policy file's YAML, or null for <c>policy: unrestricted</c>. The default allows every statement class
+    /// through a real compiled policy, so every test also runs the policy gate's request tracking.
+    /// </summary>
+    public string? Policy { get; init; } = AllowAllPolicy;
+
+    public const string AllowAllPolicy = """
+        roles:
+          everything:
+            allow: all
+        bindings:
+          - identities: ["*"]
+            connections: ["*"]
+            role: everything
+        """;
 }
 
 /// <summary>
@@ -66,6 +82,9 @@ public sealed class GatewayHost : IAsyncDisposable
 
     /// <summary>The config the gateway was started with (it holds no plain secret of a client).</summary>
     public string Yaml { get; }
+
+    /// <summary>The policy file the gateway watches (null with <c>policy: unrestricted</c>).</summary>
+    public string? PolicyFile => Yaml.Split('\n').FirstOrDefault(l => l.StartsWith("policy: /", StringComparison.Ordinal))?["policy: ".Length..].Trim();
 
     /// <summary>The port of the first listener.</summary>
     public int Port => Server.Gateway.BoundEndPoints[0].Port;
@@ -155,6 +174,17 @@ public sealed class GatewayHost : IAsyncDisposable
                 connections: []
             limits: {settings.Limits}
             """);
+
+        if (settings.Policy is null)
+        {
+            yaml.AppendLine("policy: unrestricted");
+        }
+        else
+        {
+            var policyFile = Path.Combine(Path.GetTempPath(), $"gatehouse-policy-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.yaml");
+            File.WriteAllText(policyFile, settings.Policy);
+            yaml.AppendLine(CultureInfo.InvariantCulture, $"policy: {policyFile}");
+        }
 
         if (extraYaml is not null)
         {

@@ -36,6 +36,7 @@ public sealed class ConfigLoaderTests
           max_client_message: 1MiB
           max_server_message: 512MiB
         logging: { level: debug, format: json }
+        policy: unrestricted
         """;
 
     [Fact]
@@ -142,7 +143,7 @@ public sealed class ConfigLoaderTests
     [Fact]
     public void A_config_without_listeners_is_refused()
     {
-        var ex = Assert.Throws<ConfigException>(() => ConfigLoader.Load("connections: []\n", "g.yaml", "."));
+        var ex = Assert.Throws<ConfigException>(() => ConfigLoader.Load("connections: []\npolicy: unrestricted\n", "g.yaml", "."));
         Assert.Contains("at least one listener", ex.Message);
     }
 

@@ -66,6 +66,10 @@ public sealed class SqlClassifierTests
     [InlineData("COPY s.t (a) FROM STDIN", "R:s.t")]
     [InlineData("EXPLAIN ANALYZE DELETE FROM t", "R:t")]
     [InlineData("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE", "R:t", "R:s")]
+    [InlineData("INSERT INTO t SELECT * FROM vault.keys k, u", "R:t", "R:vault.keys", "R:u")]
+    [InlineData("INSERT INTO t (a) SELECT a FROM u UNION SELECT b FROM v", "R:t", "R:u", "R:v")]
+    [InlineData("UPDATE t SET a = u.a FROM u, s.v WHERE t.id = u.id", "R:t", "R:u", "R:s.v")]
+    [InlineData("UPDATE t SET a = 1 WHERE id = 1 RETURNING (SELECT x FROM u)", "R:t", "R:u")]
     public void Extracts_referenced_relations_and_called_functions(string sql, params string[] expected)
     {
         byte[] text = Encoding.UTF8.GetBytes(sql);

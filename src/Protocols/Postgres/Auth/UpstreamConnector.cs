@@ -24,6 +24,9 @@ internal sealed class UpstreamLogin(ConnectionTransport transport)
     public byte TransactionStatus { get; set; } = (byte)'I';
 
     public bool StandardConformingStrings { get; set; } = true;
+
+    /// <summary>Whether the client_encoding the server reported keeps ASCII bytes ASCII (see PgParameterStatus).</summary>
+    public bool ClientEncodingSafe { get; set; } = true;
 }
 
 /// <summary>
@@ -272,6 +275,12 @@ internal static class UpstreamConnector
                         && PgParameterStatus.TryReadStandardConformingStrings(new(message.Body), out bool on))
                     {
                         login.StandardConformingStrings = on;
+                    }
+
+                    if (message.Code == (byte)BackendCode.ParameterStatus
+                        && PgParameterStatus.TryReadClientEncoding(new(message.Body), out bool safe))
+                    {
+                        login.ClientEncodingSafe = safe;
                     }
 
                     login.FramesForClient.Add(Frame(message));

@@ -33,6 +33,28 @@ internal readonly struct BackendRelayHandler(PgRelayState state) : IRelayHandler
             return FrameAction.Stop;
         }
 
+        if (code == (byte)BackendCode.CopyInResponse)
+        {
+            // Before the gate looks: a client Sync is then either ignored there or removed by the gate.
+            state.CopyInStarted();
+        }
+
+        if (state.Gate is { } gate && !(code == (byte)BackendCode.ErrorResponse && IsFatal(frame)))
+        {
+            if (!gate.OnResponse(code, frame, output, out bool replaced))
+            {
+                state.Session.TrySetEnd(SessionEndReason.ServerProtocolViolation, PeerSide.Server,
+                    $"a '{(char)code}' response does not answer the requests in flight");
+                return FrameAction.Stop;
+            }
+
+            if (replaced)
+            {
+                // The server's error for a substitute: the gate wrote the policy error instead.
+                return FrameAction.Handled;
+            }
+        }
+
         switch ((BackendCode)code)
         {
             case BackendCode.ReadyForQuery:
@@ -45,9 +67,6 @@ internal readonly struct BackendRelayHandler(PgRelayState state) : IRelayHandler
                     return FrameAction.ForwardThenStop;
                 }
 
-                return FrameAction.Forward;
-            case BackendCode.CopyInResponse:
-                state.CopyInStarted();
                 return FrameAction.Forward;
             case BackendCode.ErrorResponse:
                 state.CopyIn = false;
@@ -81,6 +100,10 @@ internal readonly struct BackendRelayHandler(PgRelayState state) : IRelayHandler
         if (PgParameterStatus.TryReadStandardConformingStrings(frame.Slice(5), out bool on))
         {
             state.StandardConformingStrings = on;
+        }
+        else if (state.Gate is { } gate && PgParameterStatus.TryReadClientEncoding(frame.Slice(5), out bool safe))
+        {
+            gate.ClientEncodingSafe = safe;
         }
     }
 

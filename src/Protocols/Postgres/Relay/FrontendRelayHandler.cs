@@ -3,13 +3,15 @@ using System.Buffers.Binary;
 using System.IO.Pipelines;
 using Gatehouse.Engine.Relay;
 using Gatehouse.Engine.Sessions;
+using Gatehouse.Protocols.Postgres.Policy;
 using Gatehouse.Protocols.Postgres.Wire;
 
 namespace Gatehouse.Protocols.Postgres.Relay;
 
 /// <summary>
 /// Client to server: every frontend message is framed, validated against its format and the session state, and
-/// forwarded. This is where policy will decide on statements (the seam: <see cref="OnFrame"/>).
+/// forwarded. With a policy, every Query, Parse, Bind and FunctionCall is decided by the session's
+/// <see cref="PgPolicyGate"/>, which also tracks every request so that its response can be matched.
 /// </summary>
 internal readonly struct FrontendRelayHandler(PgRelayState state) : IRelayHandler
 {
@@ -29,21 +31,46 @@ internal readonly struct FrontendRelayHandler(PgRelayState state) : IRelayHandle
             return FrameAction.Stop;
         }
 
+        var gate = state.Gate;
         switch ((FrontendCode)code)
         {
+            case FrontendCode.Sync when gate is not null:
+                if (gate.OnSync())
+                {
+                    state.SyncSent();
+                }
+
+                return FrameAction.Forward;
             case FrontendCode.Sync when state.CopyIn:
                 // The server ignores Sync during COPY IN; it gets no ReadyForQuery of its own.
                 return FrameAction.Forward;
             case FrontendCode.Sync:
                 state.SyncSent();
                 return FrameAction.Forward;
+            case FrontendCode.Query when gate is not null:
+                // The gate counts the request, unless the server will skip it.
+                state.ExecuteSent();
+                return gate.OnQuery(body, output);
             case FrontendCode.Query:
                 state.ExecuteSent();
                 state.RequestSent();
                 return FrameAction.Forward;
+            case FrontendCode.Parse:
+                return gate?.OnParse(body, output) ?? FrameAction.Forward;
+            case FrontendCode.Bind:
+                return gate?.OnBind(body, output) ?? FrameAction.Forward;
+            case FrontendCode.Describe:
+                gate?.OnRequest(PgRequestKind.Describe);
+                return FrameAction.Forward;
+            case FrontendCode.Close:
+                gate?.OnClose(body);
+                return FrameAction.Forward;
             case FrontendCode.Execute:
                 state.ExecuteSent();
+                gate?.OnRequest(PgRequestKind.Execute);
                 return FrameAction.Forward;
+            case FrontendCode.FunctionCall when gate is not null:
+                return gate.OnFunctionCall(output);
             case FrontendCode.FunctionCall:
                 state.RequestSent();
                 return FrameAction.Forward;

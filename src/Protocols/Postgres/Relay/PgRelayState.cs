@@ -1,4 +1,5 @@
 using Gatehouse.Engine.Sessions;
+using Gatehouse.Protocols.Postgres.Policy;
 
 namespace Gatehouse.Protocols.Postgres.Relay;
 
@@ -25,6 +26,9 @@ internal sealed class PgRelayState(Session session, int maxClientMessage, int ma
 
     /// <summary>Written by the client direction before it forwards a request.</summary>
     public void RequestSent() => Interlocked.Increment(ref _pendingSyncs);
+
+    /// <summary>A request counted by <see cref="RequestSent"/> that the server skipped (no ReadyForQuery will come).</summary>
+    public void RequestSkipped() => ReadyReceived();
 
     /// <summary>Syncs forwarded since the last Execute or Query (client direction).</summary>
     private int _syncsSinceExecute;
@@ -84,6 +88,9 @@ internal sealed class PgRelayState(Session session, int maxClientMessage, int ma
 
     /// <summary>standard_conforming_strings as the server reports it (the SQL lexer depends on it).</summary>
     public bool StandardConformingStrings { get; set; } = true;
+
+    /// <summary>Statement policy; null when the policy is unrestricted (nothing to decide or track).</summary>
+    public PgPolicyGate? Gate { get; set; }
 
     /// <summary>Records a protocol violation; the first fault wins.</summary>
     public void Violation(PeerSide side, string detail) =>

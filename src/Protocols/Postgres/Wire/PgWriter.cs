@@ -41,6 +41,20 @@ public static class PgWriter
         static int Field(string value) => 1 + Utf8.GetByteCount(value) + 1;
     }
 
+    /// <summary>ErrorResponse from UTF-8 parts, without allocating (policy errors on the relay path).</summary>
+    public static void WriteError(IBufferWriter<byte> output, ReadOnlySpan<byte> severity, ReadOnlySpan<byte> sqlState, ReadOnlySpan<byte> message)
+    {
+        int length = 4 + (severity.Length + 2) * 2 + sqlState.Length + 2 + message.Length + 2 + 1;
+        var span = Begin(output, (byte)BackendCode.ErrorResponse, length);
+        int at = 5;
+        at = PutField(span, at, (byte)'S', severity);
+        at = PutField(span, at, (byte)'V', severity);
+        at = PutField(span, at, (byte)'C', sqlState);
+        at = PutField(span, at, (byte)'M', message);
+        span[at++] = 0;
+        output.Advance(at);
+    }
+
     /// <summary>A FATAL ErrorResponse: the session ends after it.</summary>
     public static void WriteFatal(IBufferWriter<byte> output, string sqlState, string message, string? detail = null, string? hint = null) =>
         WriteError(output, "FATAL", sqlState, message, detail, hint);
@@ -179,6 +193,15 @@ public static class PgWriter
     {
         span[at++] = code;
         return PutCString(span, at, value);
+    }
+
+    private static int PutField(Span<byte> span, int at, byte code, ReadOnlySpan<byte> value)
+    {
+        span[at++] = code;
+        value.CopyTo(span[at..]);
+        at += value.Length;
+        span[at++] = 0;
+        return at;
     }
 
     private static int PutCString(Span<byte> span, int at, string value)

@@ -1,0 +1,166 @@
+namespace Gatehouse.Policy.Rules;
+
+/// <summary>Where a policy value came from: file, 1-based line and column (0 when built in code).</summary>
+public readonly record struct PolicyPosition(string? File, long Line, long Column)
+{
+    public override string ToString() => Line > 0 ? $"{File}:{Line}:{Column}" : File ?? "(policy)";
+}
+
+/// <summary>A text value of a policy and where it was written, so a compile error can point at it.</summary>
+public sealed record PolicyValue(string Text, PolicyPosition Position)
+{
+    /// <summary>A value built in code (benchmarks, tests): no position.</summary>
+    public PolicyValue(string text)
+        : this(text, default)
+    {
+    }
+
+    /// <summary>A value built in code: <c>Classes = ["read", "write"]</c>.</summary>
+    public static implicit operator PolicyValue(string text) => new(text);
+
+    /// <summary>The named alternative of the implicit conversion.</summary>
+    public static PolicyValue FromString(string text) => new(text);
+
+    public override string ToString() => Text;
+}
+
+/// <summary>
+/// A list of policy values that knows where it was written, so an "empty list" error points at the list (any
+/// <see cref="IReadOnlyList{T}"/> works in a model; this one adds the position).
+/// </summary>
+public sealed class PolicyList : IReadOnlyList<PolicyValue>
+{
+    private readonly PolicyValue[] _items;
+
+    public PolicyList(IEnumerable<PolicyValue> items, PolicyPosition position = default)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        _items = [.. items];
+        Position = position;
+    }
+
+    public PolicyPosition Position { get; }
+
+    public int Count => _items.Length;
+
+    public PolicyValue this[int index] => _items[index];
+
+    /// <summary>Values built in code: <c>PolicyList list = ["read", "write"];</c></summary>
+    public static implicit operator PolicyList(string[] texts) => FromTexts(texts);
+
+    public static PolicyList FromTexts(IEnumerable<string> texts) => new(texts.Select(t => new PolicyValue(t)));
+
+    public IEnumerator<PolicyValue> GetEnumerator() => ((IEnumerable<PolicyValue>)_items).GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+}
+
+/// <summary>
+/// A policy as written (docs/policy.md), before validation: plain records, every value positioned. The host
+/// reads one from YAML; code can build one directly. <see cref="PolicyCompiler"/> validates and compiles it.
+/// </summary>
+/// <param name="Source">Where the policy came from (the file path); becomes <see cref="PolicySnapshot.Source"/>.</param>
+/// <param name="Position">The position of the whole document, for errors about it as a whole.</param>
+public sealed record PolicyModel(string Source, PolicyPosition Position)
+{
+    /// <summary><c>unknown_statements</c>: deny (default), require_approval or allow.</summary>
+    public PolicyValue? UnknownStatements { get; init; }
+
+    /// <summary>Global rules: they apply to every role, before the role's own rules.</summary>
+    public IReadOnlyList<PolicyRuleModel> Rules { get; init; } = [];
+
+    public IReadOnlyList<PolicyRoleModel> Roles { get; init; } = [];
+
+    /// <summary>In order: the first binding that matches a session gives it its role.</summary>
+    public IReadOnlyList<PolicyBindingModel> Bindings { get; init; } = [];
+}
+
+/// <summary>A role: the statement classes it allows and its own rules.</summary>
+/// <param name="Name">The role's name (a key under <c>roles</c>).</param>
+/// <param name="Allow">Class names (read, write, ..., unknown) or <c>all</c>.</param>
+public sealed record PolicyRoleModel(PolicyValue Name, IReadOnlyList<PolicyValue> Allow)
+{
+    public IReadOnlyList<PolicyRuleModel> Rules { get; init; } = [];
+}
+
+/// <summary>
+/// A rule: criteria and an action. A null criterion is not stated; a stated one must match (every stated
+/// criterion must match for the rule to match).
+/// </summary>
+/// <param name="Name">Unique among the global rules and the rules of each role.</param>
+/// <param name="Action"><c>deny</c> or <c>require_approval</c>.</param>
+/// <param name="Position">The rule's mapping, for errors about the rule as a whole.</param>
+public sealed record PolicyRuleModel(PolicyValue Name, PolicyValue Action, PolicyPosition Position)
+{
+    /// <summary>Said to the client after the rule name; generated from the criteria when absent.</summary>
+    public PolicyValue? Description { get; init; }
+
+    public IReadOnlyList<PolicyValue>? Classes { get; init; }
+
+    public IReadOnlyList<PolicyValue>? Shapes { get; init; }
+
+    public IReadOnlyList<PolicyValue>? Copy { get; init; }
+
+    /// <summary>Relation patterns written like SQL names: <c>public.payments</c>, <c>billing.*</c>, <c>"MixedCase".t</c>.</summary>
+    public IReadOnlyList<PolicyValue>? Tables { get; init; }
+
+    /// <summary>Function patterns: <c>pg_read_file</c>, <c>dblink*</c>, <c>pg_catalog.lo_import</c>.</summary>
+    public IReadOnlyList<PolicyValue>? Functions { get; init; }
+}
+
+/// <summary>Who gets which role where. <c>*</c> in identities or connections matches anyone / any connection.</summary>
+/// <param name="Role">The role's name.</param>
+/// <param name="Position">The binding's mapping.</param>
+public sealed record PolicyBindingModel(PolicyValue Role, PolicyPosition Position)
+{
+    public IReadOnlyList<PolicyValue>? Identities { get; init; }
+
+    public IReadOnlyList<PolicyValue>? Groups { get; init; }
+
+    public IReadOnlyList<PolicyValue>? Connections { get; init; }
+}
+
+/// <summary>A problem found while compiling a policy, at the position of the offending value.</summary>
+public sealed record PolicyIssue(PolicyPosition Position, string Message)
+{
+    public override string ToString() => $"{Position}: {Message}";
+}
+
+/// <summary>What a compile knows about the rest of the configuration, to warn about names it does not know.</summary>
+/// <param name="IsKnownIdentity">Whether an identity name is configured; null: do not check.</param>
+/// <param name="IsKnownConnection">Whether a connection name is configured; null: do not check.</param>
+public sealed record PolicyCompileContext(Func<string, bool>? IsKnownIdentity, Func<string, bool>? IsKnownConnection)
+{
+    public static PolicyCompileContext None { get; } = new(null, null);
+}
+
+/// <summary>The outcome of compiling a policy: a snapshot when there was no error.</summary>
+public sealed record PolicyCompilation(PolicySnapshot? Snapshot, IReadOnlyList<PolicyIssue> Errors, IReadOnlyList<PolicyIssue> Warnings);
+
+/// <summary>Thrown by <see cref="PolicyCompiler.Compile"/> for a policy with errors; carries all of them.</summary>
+public sealed class PolicyCompileException : Exception
+{
+    public PolicyCompileException(IReadOnlyList<PolicyIssue> errors)
+        : base(string.Join(Environment.NewLine, errors))
+    {
+        Errors = errors;
+    }
+
+    public PolicyCompileException()
+        : this([])
+    {
+    }
+
+    public PolicyCompileException(string message)
+        : this([new PolicyIssue(default, message)])
+    {
+    }
+
+    public PolicyCompileException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+        Errors = [new PolicyIssue(default, message)];
+    }
+
+    public IReadOnlyList<PolicyIssue> Errors { get; }
+}

@@ -1,0 +1,630 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+using System.Security.Cryptography;
+using System.Text;
+using Gatehouse.Engine.Relay;
+using Gatehouse.Policy.Rules;
+using Gatehouse.Policy.Sql;
+using Gatehouse.Protocols.Postgres.Relay;
+using Gatehouse.Protocols.Postgres.Wire;
+
+namespace Gatehouse.Protocols.Postgres.Policy;
+
+/// <summary>
+/// Statement policy on one PostgreSQL session. The client direction decides every Query, Parse, Bind and
+/// FunctionCall; the server direction matches every response to the request it answers.
+/// </summary>
+/// <remarks>
+/// <para>
+/// A refused message is never dropped: it is replaced by a substitute the server is certain to reject (a Parse of
+/// invalid text, a Bind of a statement that does not exist, a CLOSE of a cursor that does not exist), with a name
+/// no client can guess. The server then does exactly what it does for any failing statement: it aborts the
+/// transaction, discards the rest of the pipeline until Sync (so nothing before it in the pipeline is committed),
+/// and answers every Sync with ReadyForQuery. The server direction replaces the server's error for the substitute
+/// with the policy error (SQLSTATE 42501, naming the rule). Ordering and transaction state come from the server.
+/// </para>
+/// <para>
+/// Statements are decided where the server binds them: at Parse (so a refused statement is never prepared) and
+/// again at every Bind, for the text the server holds under that name. The server's answers (ParseComplete,
+/// CloseComplete, errors and the messages an error makes it skip) keep the table of names exact; while a Parse is
+/// in flight, a Bind is decided for every text the name may hold, strictest first.
+/// </para>
+/// <para>
+/// The lexer depends on standard_conforming_strings and on an ASCII-safe client_encoding, both tracked from
+/// ParameterStatus, which the server sends only just before ReadyForQuery. Until the session is idle again after a
+/// request, a text whose meaning depends on them is decided under both readings.
+/// </para>
+/// One lock guards the state; it is taken per request and response message, never per DataRow.
+/// </remarks>
+internal sealed class PgPolicyGate
+{
+    /// <summary>Named statements a session may hold at once.</summary>
+    public const int MaxNamedStatements = 16_384;
+
+    /// <summary>Bytes of prepared statement text a session may hold at once.</summary>
+    public const long MaxStatementBytes = 64L * 1024 * 1024;
+
+    private static readonly PolicyRuleInfo NoBinding = Builtin("no-binding",
+        "the policy no longer gives this identity access to this connection");
+
+    private static readonly PolicyRuleInfo UnsafeEncoding = Builtin("client-encoding",
+        "the text has multi-byte characters in a client_encoding the gateway cannot read safely; use UTF8");
+
+    private static readonly PolicyRuleInfo UnknownStatement = Builtin("unknown-statement",
+        "the prepared statement was not prepared through this gateway's protocol");
+
+    private static readonly PolicyRuleInfo TooManyStatements = Builtin("statement-limit",
+        $"the session holds too many prepared statements (at most {MaxNamedStatements}, {MaxStatementBytes / (1024 * 1024)} MiB)");
+
+    private readonly Lock _lock = new();
+    private readonly PolicyStore _store;
+    private readonly string _identity;
+    private readonly IReadOnlyCollection<string> _groups;
+    private readonly string _connection;
+    private readonly PgRelayState _state;
+    private readonly PgRequestQueue _inFlight = new();
+    private readonly PgPreparedStatements _statements = new();
+    private readonly Stack<PgStatementText> _freeTexts = new();
+    private readonly byte[] _deniedQuery;
+    private readonly byte[] _deniedParse;
+    private readonly byte[] _deniedParseUnnamed;
+    private readonly byte[] _deniedBind;
+    private SessionPolicy? _policy;
+    private long _storedBytes;
+    private bool _frontRewritten;
+
+    // The server skips every message up to the client's next Sync: an extended-query message failed and that Sync
+    // has not been sent yet. Messages sent meanwhile get no response, so they are not queued.
+    private bool _serverSkipping;
+
+    // Nothing is in flight and the server's last word was ReadyForQuery. Settings a statement changed are reported
+    // (ParameterStatus) only just before ReadyForQuery, so only then are the tracked lexing settings certain.
+    private bool _idle = true;
+
+    public PgPolicyGate(PolicyStore store, SessionPolicy policy, string identity, IReadOnlyCollection<string> groups, string connection, PgRelayState state)
+    {
+        _store = store;
+        _policy = policy;
+        _identity = identity;
+        _groups = groups;
+        _connection = connection;
+        _state = state;
+
+        // A name no client can guess, so the substitutes always fail (PostgreSQL identifiers keep 63 bytes).
+        string name = "gatehouse.denied." + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+        _deniedQuery = Message((byte)'Q', Encoding.ASCII.GetBytes($"CLOSE \"{name}\"\0"));
+        _deniedParse = Message((byte)'P', Encoding.ASCII.GetBytes($"{name}\0gatehouse denied\0\0\0"));
+
+        // A refused Parse of the unnamed statement still replaces it, as a failing Parse does on the server.
+        _deniedParseUnnamed = Message((byte)'P', Encoding.ASCII.GetBytes("\0gatehouse denied\0\0\0"));
+        _deniedBind = Message((byte)'B', Encoding.ASCII.GetBytes($"\0{name}\0\0\0\0\0\0\0"));
+    }
+
+    /// <summary>Whether the client_encoding the server reported is ASCII-safe (server direction writes).</summary>
+    public bool ClientEncodingSafe { get; set; } = true;
+
+    // ---- Client direction ------------------------------------------------------------------------------------
+
+    /// <summary>Query: the whole text is decided before any of it runs.</summary>
+    public FrameAction OnQuery(in ReadOnlySequence<byte> body, PipeWriter toServer)
+    {
+        var verdict = DecideText(CString(body, 0), out _);
+        lock (_lock)
+        {
+            return Send(PgRequestKind.Query, verdict, _deniedQuery, toServer);
+        }
+    }
+
+    /// <summary>FunctionCall: a function called by OID, which SQL rules cannot see.</summary>
+    public FrameAction OnFunctionCall(PipeWriter toServer)
+    {
+        var policy = CurrentPolicy();
+        var verdict = policy is null ? new PgVerdict(PolicyAction.Deny, NoBinding) : From(policy, policy.DecideFunctionCall());
+        lock (_lock)
+        {
+            // The substitute is a Query: like a FunctionCall it is answered by an ErrorResponse and ReadyForQuery.
+            return Send(PgRequestKind.FunctionCall, verdict, _deniedQuery, toServer);
+        }
+    }
+
+    public FrameAction OnParse(in ReadOnlySequence<byte> body, PipeWriter toServer)
+    {
+        using var name = CString(body, 0);
+        using var text = CString(body, name.Length + 1);
+        var verdict = DecideText(text, out var mode);
+        lock (_lock)
+        {
+            var statement = verdict.IsAllowed ? _statements.Find(name.Span) : null;
+            if (verdict.IsAllowed && statement is null
+                && (_statements.NamedCount >= MaxNamedStatements || _storedBytes + text.Length > MaxStatementBytes))
+            {
+                verdict = new PgVerdict(PolicyAction.Deny, TooManyStatements);
+            }
+
+            if (!verdict.IsAllowed || _serverSkipping)
+            {
+                return Send(PgRequestKind.Parse, verdict, name.Length == 0 ? _deniedParseUnnamed : _deniedParse, toServer);
+            }
+
+            statement ??= _statements.GetOrAdd(name.Span);
+            statement.PendingParses++;
+            var stored = RentText();
+            stored.Set(text.Span, mode);
+            stored.Verdict = verdict;
+            stored.PolicyVersion = _policy!.Snapshot.Version;
+            _storedBytes += text.Length;
+            Enqueue(new PgRequest { Kind = PgRequestKind.Parse, Statement = statement, Text = stored });
+            return FrameAction.Forward;
+        }
+    }
+
+    /// <summary>Bind: decided for every text the server may hold under the statement's name.</summary>
+    public FrameAction OnBind(in ReadOnlySequence<byte> body, PipeWriter toServer)
+    {
+        using var portal = CString(body, 0);
+        using var name = CString(body, portal.Length + 1);
+        var policy = CurrentPolicy();
+        lock (_lock)
+        {
+            PgVerdict verdict;
+            var statement = _statements.Find(name.Span);
+            if (policy is null)
+            {
+                verdict = new PgVerdict(PolicyAction.Deny, NoBinding);
+            }
+            else if (statement is null || statement.IsUnused)
+            {
+                verdict = new PgVerdict(PolicyAction.Deny, UnknownStatement);
+            }
+            else
+            {
+                verdict = statement.Confirmed is { } confirmed ? Decide(policy, confirmed) : PgVerdict.Allowed;
+                for (int i = 0; statement.PendingParses > 0 && i < _inFlight.Count; i++)
+                {
+                    ref var request = ref _inFlight[i];
+                    if (request.Kind == PgRequestKind.Parse && request.Statement == statement)
+                    {
+                        verdict = PgVerdict.Strictest(verdict, Decide(policy, request.Text!));
+                    }
+                }
+            }
+
+            return Send(PgRequestKind.Bind, verdict, _deniedBind, toServer);
+        }
+    }
+
+    /// <summary>Close: a statement leaves the table only when the server confirms it closed.</summary>
+    public void OnClose(in ReadOnlySequence<byte> body)
+    {
+        bool isStatement = body.FirstSpan[0] == (byte)'S';
+        using var name = CString(body, 1);
+        lock (_lock)
+        {
+            if (!_serverSkipping)
+            {
+                Enqueue(new PgRequest { Kind = PgRequestKind.Close, Statement = isStatement ? _statements.Find(name.Span) : null });
+            }
+        }
+    }
+
+    /// <summary>Describe and Execute: tracked so that responses can be matched to requests.</summary>
+    public void OnRequest(PgRequestKind kind)
+    {
+        lock (_lock)
+        {
+            if (!_serverSkipping)
+            {
+                Enqueue(PgRequest.Of(kind));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Sync: returns false when the server is in COPY IN, where it ignores Sync (no ReadyForQuery). Checked under
+    /// the lock the server direction takes when COPY IN starts, so a Sync is either seen as ignored here or
+    /// removed there.
+    /// </summary>
+    public bool OnSync()
+    {
+        lock (_lock)
+        {
+            if (_state.CopyIn)
+            {
+                return false;
+            }
+
+            _serverSkipping = false;
+            Enqueue(PgRequest.Of(PgRequestKind.Sync));
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Forwards an allowed request, or writes the substitute of a refused one, and queues it for its response. While
+    /// the server skips to the next Sync nothing is queued (the server answers nothing), and a refused request is
+    /// still never forwarded.
+    /// </summary>
+    private FrameAction Send(PgRequestKind kind, PgVerdict verdict, byte[] substitute, PipeWriter toServer)
+    {
+        if (!_serverSkipping)
+        {
+            Enqueue(new PgRequest { Kind = kind, Denial = verdict.Rule });
+            if (kind is PgRequestKind.Query or PgRequestKind.FunctionCall)
+            {
+                _state.RequestSent();
+            }
+        }
+
+        if (verdict.IsAllowed)
+        {
+            return FrameAction.Forward;
+        }
+
+        toServer.Write(substitute);
+        return FrameAction.Handled;
+    }
+
+    private void Enqueue(in PgRequest request)
+    {
+        _idle = false;
+        _inFlight.Enqueue(request);
+    }
+
+    // ---- Server direction ------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Matches one response to the request it answers. Returns false when it cannot (the gateway and the server
+    /// no longer agree on what is in flight): the session must end, since decisions may no longer be exact.
+    /// Sets <paramref name="handled"/> when the response was replaced (the policy error written instead).
+    /// </summary>
+    public bool OnResponse(byte code, in ReadOnlySequence<byte> frame, PipeWriter toClient, out bool handled)
+    {
+        handled = false;
+        lock (_lock)
+        {
+            switch ((BackendCode)code)
+            {
+                case BackendCode.ParseComplete:
+                    if (!Expect(PgRequestKind.Parse))
+                    {
+                        return false;
+                    }
+
+                    Confirm(_inFlight.Dequeue());
+                    return true;
+                case BackendCode.BindComplete:
+                    return Complete(PgRequestKind.Bind);
+                case BackendCode.CloseComplete:
+                    if (!Expect(PgRequestKind.Close))
+                    {
+                        return false;
+                    }
+
+                    Closed(_inFlight.Dequeue().Statement);
+                    return true;
+                case BackendCode.ParameterDescription:
+                    return Expect(PgRequestKind.Describe);
+                case BackendCode.RowDescription:
+                    return InQuery() || Complete(PgRequestKind.Describe);
+                case BackendCode.NoData:
+                    return Complete(PgRequestKind.Describe);
+                case BackendCode.CommandComplete:
+                case BackendCode.EmptyQueryResponse:
+                    return InQuery() || Complete(PgRequestKind.Execute);
+                case BackendCode.PortalSuspended:
+                    return Complete(PgRequestKind.Execute);
+                case BackendCode.FunctionCallResponse:
+                    return Expect(PgRequestKind.FunctionCall);
+                case BackendCode.CopyInResponse:
+                    return CopyInStarted();
+                case BackendCode.CopyOutResponse:
+                    return InQuery() || Expect(PgRequestKind.Execute);
+                case BackendCode.ErrorResponse:
+                    return Failed(toClient, ref handled);
+                case BackendCode.ReadyForQuery:
+                    return Ready();
+                default:
+                    return true;
+            }
+        }
+    }
+
+    private bool Expect(PgRequestKind kind) => _inFlight.Count > 0 && _inFlight.Front.Kind == kind && _inFlight.Front.Denial is null;
+
+    private bool InQuery() => _inFlight.Count > 0 && _inFlight.Front.Kind is PgRequestKind.Query && _inFlight.Front.Denial is null;
+
+    private bool Complete(PgRequestKind kind)
+    {
+        if (!Expect(kind))
+        {
+            return false;
+        }
+
+        _inFlight.Dequeue();
+        return true;
+    }
+
+    /// <summary>COPY IN began: Syncs the client pipelined right behind the request reach a server in COPY IN, which ignores them.</summary>
+    private bool CopyInStarted()
+    {
+        if (_inFlight.Count == 0 || _inFlight.Front.Kind is not (PgRequestKind.Execute or PgRequestKind.Query) || _inFlight.Front.Denial is not null)
+        {
+            return false;
+        }
+
+        while (_inFlight.Count > 1 && _inFlight[1].Kind == PgRequestKind.Sync)
+        {
+            _inFlight.RemoveAt(1);
+        }
+
+        return true;
+    }
+
+    private bool Failed(PipeWriter toClient, ref bool handled)
+    {
+        if (_inFlight.Count == 0)
+        {
+            return true; // Not an answer to a request (a FATAL at shutdown): passed on as it is.
+        }
+
+        ref var front = ref _inFlight.Front;
+        if (front.Denial is { } rule)
+        {
+            WritePolicyError(toClient, rule);
+            handled = true;
+        }
+
+        switch (front.Kind)
+        {
+            case PgRequestKind.Query:
+            case PgRequestKind.FunctionCall:
+                // Answered by ReadyForQuery next; remember the substitute failed as it had to.
+                _frontRewritten |= handled;
+                return true;
+            case PgRequestKind.Sync:
+                return true; // The implicit transaction failed to commit at Sync; ReadyForQuery follows.
+            default:
+                // An extended-query message failed: the server skips everything up to the next Sync, also a Query or
+                // FunctionCall (which then gets no ReadyForQuery). If the client has not sent that Sync yet, what it
+                // sends until then is skipped too.
+                Skipped(_inFlight.Dequeue());
+                while (_inFlight.Count > 0 && _inFlight.Front.Kind != PgRequestKind.Sync)
+                {
+                    Skipped(_inFlight.Dequeue());
+                }
+
+                _serverSkipping = _inFlight.Count == 0;
+                return true;
+        }
+    }
+
+    private bool Ready()
+    {
+        if (_inFlight.Count == 0)
+        {
+            return false;
+        }
+
+        var front = _inFlight.Dequeue();
+        _idle = _inFlight.Count == 0;
+        bool wasRewritten = _frontRewritten;
+        _frontRewritten = false;
+        return front.Kind switch
+        {
+            PgRequestKind.Sync => true,
+            PgRequestKind.Query or PgRequestKind.FunctionCall => front.Denial is null || wasRewritten,
+            _ => false,
+        };
+    }
+
+    private void Confirm(in PgRequest parse)
+    {
+        var statement = parse.Statement!;
+        statement.PendingParses--;
+        if (statement.Confirmed is { } previous)
+        {
+            ReturnText(previous);
+        }
+
+        statement.Confirmed = parse.Text;
+    }
+
+    private void Closed(PgPreparedStatement? statement)
+    {
+        if (statement?.Confirmed is { } text)
+        {
+            statement.Confirmed = null;
+            ReturnText(text);
+            _statements.RemoveIfUnused(statement);
+        }
+    }
+
+    /// <summary>A request the server rejected or skipped: a Parse created nothing, a Close removed nothing.</summary>
+    private void Skipped(in PgRequest request)
+    {
+        if (request.Kind is PgRequestKind.Query or PgRequestKind.FunctionCall)
+        {
+            _state.RequestSkipped();
+        }
+
+        if (request is { Kind: PgRequestKind.Parse, Statement: { } statement })
+        {
+            statement.PendingParses--;
+            ReturnText(request.Text!);
+            _statements.RemoveIfUnused(statement);
+        }
+    }
+
+    private static void WritePolicyError(PipeWriter toClient, PolicyRuleInfo rule) =>
+        PgWriter.WriteError(toClient, "ERROR"u8, "42501"u8, rule.Message);
+
+    // ---- Deciding --------------------------------------------------------------------------------------------
+
+    /// <summary>The session's policy under the current snapshot; null when the new policy gives no access.</summary>
+    private SessionPolicy? CurrentPolicy()
+    {
+        var policy = _policy;
+        var snapshot = _store.Current;
+        if (policy is null || !ReferenceEquals(policy.Snapshot, snapshot))
+        {
+            policy = snapshot.Resolve(_identity, _groups, _connection);
+            _policy = policy;
+        }
+
+        return policy;
+    }
+
+    private PgVerdict DecideText(in PooledText text, out PgLexMode mode)
+    {
+        var span = text.Span;
+        bool uncertain;
+        lock (_lock)
+        {
+            uncertain = !_idle;
+        }
+
+        mode = uncertain && span.IndexOf((byte)'\\') >= 0 ? PgLexMode.Either
+            : _state.StandardConformingStrings ? PgLexMode.Standard : PgLexMode.Backslash;
+        var policy = CurrentPolicy();
+        if (policy is null)
+        {
+            return new PgVerdict(PolicyAction.Deny, NoBinding);
+        }
+
+        // Pure ASCII reads the same in every encoding; only texts with multi-byte characters are in doubt.
+        if ((!ClientEncodingSafe && span.IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0) || (uncertain && HasHighByteBeforeAscii(span)))
+        {
+            return new PgVerdict(PolicyAction.Deny, UnsafeEncoding);
+        }
+
+        return DecideSpan(policy, span, mode);
+    }
+
+    private static PgVerdict Decide(SessionPolicy policy, PgStatementText text)
+    {
+        if (text.PolicyVersion != policy.Snapshot.Version)
+        {
+            text.Verdict = DecideSpan(policy, text.Span, text.Mode);
+            text.PolicyVersion = policy.Snapshot.Version;
+        }
+
+        return text.Verdict;
+    }
+
+    private static PgVerdict DecideSpan(SessionPolicy policy, ReadOnlySpan<byte> text, PgLexMode mode)
+    {
+        var decision = policy.Decide(text, new SqlLexSettings(mode != PgLexMode.Backslash));
+        if (mode == PgLexMode.Either)
+        {
+            decision = PolicyDecision.Strictest(decision, policy.Decide(text, new SqlLexSettings(false)));
+        }
+
+        return From(policy, decision);
+    }
+
+    private static PgVerdict From(SessionPolicy policy, PolicyDecision decision) =>
+        decision.IsAllowed ? PgVerdict.Allowed : new PgVerdict(decision.Action, policy.Rule(decision.Rule));
+
+    /// <summary>
+    /// A byte of a multi-byte character followed by an ASCII byte that matters to the lexer: in the client-only
+    /// encodings such a pair is one character, so the text reads differently if one is being switched on.
+    /// </summary>
+    private static bool HasHighByteBeforeAscii(ReadOnlySpan<byte> text)
+    {
+        for (int i = text.IndexOfAnyInRange((byte)0x80, (byte)0xFF); i >= 0 && i < text.Length - 1; i++)
+        {
+            if (text[i] >= 0x80 && text[i + 1] is (byte)'\\' or (byte)'\'' or (byte)'"' or (byte)'$' or (byte)'`')
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private PgStatementText RentText() => _freeTexts.TryPop(out var text) ? text : new PgStatementText();
+
+    private void ReturnText(PgStatementText text)
+    {
+        _storedBytes -= text.Length;
+        if (_freeTexts.Count < 64)
+        {
+            text.Set([], PgLexMode.Standard);
+            _freeTexts.Push(text);
+        }
+        else
+        {
+            text.Release();
+        }
+    }
+
+    /// <summary>Returns every pooled buffer; the session is over.</summary>
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            while (_inFlight.Count > 0)
+            {
+                _inFlight.Dequeue().Text?.Release();
+            }
+
+            foreach (var statement in _statements.All)
+            {
+                statement.Confirmed?.Release();
+                statement.Confirmed = null;
+            }
+
+            while (_freeTexts.TryPop(out var text))
+            {
+                text.Release();
+            }
+        }
+    }
+
+    // ---- Helpers ---------------------------------------------------------------------------------------------
+
+    private static PolicyRuleInfo Builtin(string name, string description) =>
+        new(name, description, Encoding.UTF8.GetBytes($"statement denied by the gateway (\"{name}\"): {description}"));
+
+    private static byte[] Message(byte code, byte[] body)
+    {
+        var message = new byte[5 + body.Length];
+        message[0] = code;
+        BinaryPrimitives.WriteInt32BigEndian(message.AsSpan(1), 4 + body.Length);
+        body.CopyTo(message, 5);
+        return message;
+    }
+
+    /// <summary>The NUL-terminated string at <paramref name="offset"/> of a validated body, as one span.</summary>
+    private static PooledText CString(in ReadOnlySequence<byte> body, int offset)
+    {
+        var rest = body.Slice(offset);
+        if (rest.FirstSpan.IndexOf((byte)0) is int end and >= 0)
+        {
+            return new PooledText(rest.FirstSpan[..end], null);
+        }
+
+        var position = rest.PositionOf((byte)0)!.Value;
+        var slice = rest.Slice(0, position);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent((int)slice.Length);
+        slice.CopyTo(buffer);
+        return new PooledText(buffer.AsSpan(0, (int)slice.Length), buffer);
+    }
+
+    /// <summary>A string from a message: a slice of the frame, or a pooled copy when it crossed segments.</summary>
+    private readonly ref struct PooledText(ReadOnlySpan<byte> span, byte[]? rented)
+    {
+        public ReadOnlySpan<byte> Span { get; } = span;
+
+        public int Length => Span.Length;
+
+        public void Dispose()
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+}

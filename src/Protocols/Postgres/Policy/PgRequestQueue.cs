@@ -1,0 +1,90 @@
+using Gatehouse.Policy.Rules;
+
+namespace Gatehouse.Protocols.Postgres.Policy;
+
+/// <summary>A request forwarded upstream whose response the server direction has not seen yet.</summary>
+internal enum PgRequestKind : byte
+{
+    Parse,
+    Bind,
+    Describe,
+    Execute,
+    Close,
+    Sync,
+    Query,
+    FunctionCall,
+}
+
+/// <summary>
+/// One request in flight. <see cref="Denial"/> is set when the gateway sent a substitute that the server is
+/// sure to reject instead of the client's message: the server's error for it becomes the policy error.
+/// </summary>
+internal struct PgRequest
+{
+    public PgRequestKind Kind;
+
+    /// <summary>Parse: the statement it creates; Close of a statement: the statement it removes.</summary>
+    public PgPreparedStatement? Statement;
+
+    /// <summary>Parse: the text (and how it was lexed), owned by the request until the server answers.</summary>
+    public PgStatementText? Text;
+
+    public PolicyRuleInfo? Denial;
+
+    public static PgRequest Of(PgRequestKind kind) => new() { Kind = kind };
+}
+
+/// <summary>
+/// The requests in flight, in the order they were sent; the server answers in the same order (PostgreSQL docs
+/// 55.2.3, extended query). A ring over an array: no allocation once it has grown to the pipeline depth.
+/// </summary>
+internal sealed class PgRequestQueue
+{
+    private PgRequest[] _items = new PgRequest[16];
+    private int _head;
+
+    public int Count { get; private set; }
+
+    public ref PgRequest Front => ref _items[_head];
+
+    public ref PgRequest this[int index] => ref _items[(_head + index) & (_items.Length - 1)];
+
+    public void Enqueue(in PgRequest request)
+    {
+        if (Count == _items.Length)
+        {
+            var grown = new PgRequest[_items.Length * 2];
+            for (int i = 0; i < Count; i++)
+            {
+                grown[i] = this[i];
+            }
+
+            _items = grown;
+            _head = 0;
+        }
+
+        _items[(_head + Count) & (_items.Length - 1)] = request;
+        Count++;
+    }
+
+    public PgRequest Dequeue()
+    {
+        PgRequest request = _items[_head];
+        _items[_head] = default;
+        _head = (_head + 1) & (_items.Length - 1);
+        Count--;
+        return request;
+    }
+
+    /// <summary>Removes the entry at <paramref name="index"/>, keeping the order of the rest.</summary>
+    public void RemoveAt(int index)
+    {
+        for (int i = index; i < Count - 1; i++)
+        {
+            this[i] = this[i + 1];
+        }
+
+        this[Count - 1] = default;
+        Count--;
+    }
+}
