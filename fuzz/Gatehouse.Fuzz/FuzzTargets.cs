@@ -19,9 +19,10 @@ namespace Gatehouse.Fuzz;
 /// </summary>
 public static class FuzzTargets
 {
-    // No static state of this class may touch the instrumented assemblies (Gatehouse.Engine, Gatehouse.Protocols):
-    // under libFuzzer, instrumented code that runs before Fuzzer.LibFuzzer.Run has mapped the coverage memory
-    // crashes the process. What the targets share is made on first use, inside a run (see Shared).
+    // No static state of this class may touch the instrumented assemblies (Gatehouse.Engine, Gatehouse.Protocols,
+    // Gatehouse.Policy): under libFuzzer, instrumented code that runs before Fuzzer.LibFuzzer.Run has mapped the
+    // coverage memory crashes the process. What the targets share is made on first use, inside a run (see Shared,
+    // FuzzPolicies).
     private static long _nextSessionId;
 
     /// <summary>Every target by name (the name is also the corpus folder: fuzz/corpus/&lt;name&gt;).</summary>
@@ -31,6 +32,8 @@ public static class FuzzTargets
         (nameof(PgBackendMessages), PgBackendMessages),
         (nameof(PgStartupPacket), PgStartupPacket),
         (nameof(PgRelay), PgRelay),
+        (nameof(SqlText), SqlText),
+        (nameof(PgPolicyGate), PgPolicyGate),
     ];
 
     public static ReadOnlySpanAction? Find(string name)
@@ -132,6 +135,26 @@ public static class FuzzTargets
         }
     }
 
+    /// <summary>
+    /// A settings byte (bit 0 set: standard_conforming_strings off), then SQL text (up to 64 KiB): the lexer,
+    /// splitter, classifier and policy decision, with structural, determinism, metamorphic (comments are
+    /// whitespace) and policy oracles. See <see cref="SqlTextFuzz"/>.
+    /// </summary>
+    public static void SqlText(ReadOnlySpan<byte> data) => SqlTextFuzz.Run(data);
+
+    /// <summary>
+    /// A control byte, then client ops and server lag: an extended-query conversation through the relay handlers
+    /// and a real policy gate against a model PostgreSQL backend, with safety, exactness and precision oracles.
+    /// See <see cref="PgGateConversation"/>.
+    /// </summary>
+    public static void PgPolicyGate(ReadOnlySpan<byte> data) => PgGateFuzz.Run(data);
+
+    /// <summary>Runs one <see cref="PgPolicyGate"/> conversation and tells what it did (oracles as in the target).</summary>
+    public static PgGateRunStats PgPolicyGateStats(ReadOnlySpan<byte> data) => PgGateConversation.Run(data, null);
+
+    /// <summary>As <see cref="PgPolicyGateStats"/>, writing every message of the conversation to <paramref name="trace"/>.</summary>
+    public static PgGateRunStats PgPolicyGateTrace(ReadOnlySpan<byte> data, System.Text.StringBuilder trace) => PgGateConversation.Run(data, trace);
+
     // ---- Messages -------------------------------------------------------------------------------------------
 
     private static void Messages(ReadOnlySpan<byte> data, PeerSide from)
@@ -199,8 +222,8 @@ public static class FuzzTargets
 
     private sealed class RelayRun(Session session, PgRelayState state)
     {
-        private readonly Pipe _toServer = NewPipe();
-        private readonly Pipe _toClient = NewPipe();
+        private readonly Pipe _toServer = Pipes.New();
+        private readonly Pipe _toClient = Pipes.New();
 
         /// <summary>One frame from one side; false when that direction (and so the relay) stops.</summary>
         public bool Step<THandler>(ref THandler handler, ref ReadOnlySequence<byte> buffer, PeerSide from)
@@ -248,11 +271,11 @@ public static class FuzzTargets
             if (action is FrameAction.Forward or FrameAction.ForwardThenStop)
             {
                 FrameRelay.Copy(frame, output.Writer);
-                Expect(Drain(output).AsSpan().SequenceEqual(bytes), $"a forwarded {Name(from, code)} was not copied byte for byte", bytes);
+                Expect(Pipes.Drain(output).AsSpan().SequenceEqual(bytes), $"a forwarded {Name(from, code)} was not copied byte for byte", bytes);
             }
             else
             {
-                Drain(output);
+                Pipes.Drain(output);
             }
 
             if (!valid)
@@ -278,10 +301,8 @@ public static class FuzzTargets
 
         public void Complete()
         {
-            _toServer.Writer.Complete();
-            _toServer.Reader.Complete();
-            _toClient.Writer.Complete();
-            _toClient.Reader.Complete();
+            Pipes.Complete(_toServer);
+            Pipes.Complete(_toClient);
         }
 
         private void CheckFrontend(byte code, FrameAction action, bool copyIn, int pending, byte[] frame)
@@ -352,32 +373,6 @@ public static class FuzzTargets
 
         private static SessionEndReason Violation(PeerSide from) =>
             from == PeerSide.Client ? SessionEndReason.ClientProtocolViolation : SessionEndReason.ServerProtocolViolation;
-
-        private static byte[] Drain(Pipe pipe)
-        {
-            var flush = pipe.Writer.FlushAsync();
-            if (!flush.IsCompletedSuccessfully)
-            {
-                throw new FuzzFindingException("a flush into an unbounded pipe did not complete at once");
-            }
-
-            _ = flush.Result;
-            if (!pipe.Reader.TryRead(out var result))
-            {
-                return [];
-            }
-
-            var written = result.Buffer.ToArray();
-            pipe.Reader.AdvanceTo(result.Buffer.End);
-            return written;
-        }
-
-        private static Pipe NewPipe() => new(new PipeOptions(
-            readerScheduler: PipeScheduler.Inline,
-            writerScheduler: PipeScheduler.Inline,
-            pauseWriterThreshold: 0,
-            resumeWriterThreshold: 0,
-            useSynchronizationContext: false));
     }
 
     private static byte FirstByte(in ReadOnlySequence<byte> buffer)

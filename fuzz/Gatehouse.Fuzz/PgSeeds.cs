@@ -32,6 +32,16 @@ public static class PgSeeds
         {
             yield return (nameof(FuzzTargets.PgRelay), name, data);
         }
+
+        foreach (var (name, data) in Sql())
+        {
+            yield return (nameof(FuzzTargets.SqlText), name, data);
+        }
+
+        foreach (var (name, data) in Gate())
+        {
+            yield return (nameof(FuzzTargets.PgPolicyGate), name, data);
+        }
     }
 
     private static IEnumerable<(string, byte[])> Frontend()
@@ -181,6 +191,112 @@ public static class PgSeeds
         yield return ("terminate", Records(4, Client(Query("SELECT 1")), Server(ReadyForQuery('I')), Client(Terminate())));
         yield return ("server-fatal", Records(5,
             Server(Fields('E', ('S', "FATAL"), ('V', "FATAL"), ('C', "57P01"), ('M', "terminating connection due to administrator command")))));
+    }
+
+    /// <summary>
+    /// SqlText input: a settings byte (0: standard_conforming_strings on, 1: off), then the text. Statements of
+    /// every class, the lexical forms the classifier must see through, and (error-*) texts the lexer rejects.
+    /// </summary>
+    private static IEnumerable<(string, byte[])> Sql()
+    {
+        yield return ("select-where", Sql(0, "SELECT a, b FROM public.t WHERE id = $1 AND name = 'x' ORDER BY 1 LIMIT 10;"));
+        yield return ("transaction", Sql(0, "BEGIN; UPDATE t SET a = 1 WHERE id = 2; DELETE FROM t; COMMIT;"));
+        yield return ("cte-delete", Sql(0, "WITH d AS (DELETE FROM t WHERE x < 0 RETURNING *) SELECT count(*) FROM d JOIN u USING (id)"));
+        yield return ("comments", Sql(0, "/* outer /* nested */ still */ SELECT 1 -- trailing\n; -- only a comment\n/**/;"));
+        yield return ("dollar-quotes", Sql(0, "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $body$ SELECT 1; $body$; DO $$ BEGIN PERFORM 1; END $$;"));
+        yield return ("begin-atomic", Sql(0,
+            "CREATE OR REPLACE FUNCTION g(x int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT x + 1; SELECT CASE WHEN x > 0 THEN 1 END; END; SELECT g(1)"));
+        yield return ("string-forms", Sql(0, "SELECT E'it\\'s', U&'d\\0061t' UESCAPE '\\', B'101', X'1F', N'n', 'a'\n  'b', U&\"d!0061t\" FROM t"));
+        yield return ("scs-off-backslash", Sql(1, "SELECT 'a\\'; DROP TABLE t; --'; SELECT 'a\\''; DROP TABLE t; --'"));
+        yield return ("scs-on-backslash", Sql(0, "SELECT 'a\\'; DROP TABLE t; --'; SELECT 'a\\''; DROP TABLE t; --'"));
+        yield return ("copy", Sql(0, "COPY t (a, b) FROM STDIN WITH (FORMAT csv); COPY (SELECT 1) TO '/tmp/x'; COPY t TO PROGRAM 'gzip > /tmp/t.gz'"));
+        yield return ("explain", Sql(0, "EXPLAIN ANALYZE DELETE FROM t WHERE id = 1; EXPLAIN (ANALYZE, VERBOSE) SELECT 1; EXPLAIN UPDATE t SET a = 1"));
+        yield return ("privilege", Sql(0,
+            "SET ROLE admin; SELECT set_config('role', 'admin', false); GRANT ALL ON t TO bob; RESET session_authorization; ALTER TABLE t OWNER TO eve"));
+        yield return ("functions", Sql(0,
+            "SELECT pg_read_file('/etc/passwd'), lo_import('/tmp/x'), dblink('db', 'DELETE FROM t'), query_to_xml('select 1', true, true, ''), s.f(1)"));
+        yield return ("utf8", Sql(0, "SELECT \"Größe\", '日本語' FROM données.tëst WHERE ü = 1"));
+        yield return ("numbers-operators", Sql(0, "SELECT 0x1F, 1_000.5e-3, .5, a::text, b->>'k', c @> '{1}', -1, 2-- c\n+3, $1, arr[1:2] FROM t"));
+        yield return ("select-into", Sql(0, "SELECT * INTO new_t FROM t; TABLE t; VALUES (1), (2); SHOW search_path; FETCH 10 FROM c"));
+        yield return ("admin", Sql(0, "VACUUM ANALYZE t; CHECKPOINT; ALTER SYSTEM SET work_mem = '1GB'; CREATE DATABASE x; SELECT pg_terminate_backend(1)"));
+        yield return ("ddl-lock", Sql(0, "TRUNCATE t, u; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; PREPARE p AS SELECT 1; EXECUTE p; DROP TABLE IF EXISTS t CASCADE"));
+        yield return ("secrets", Sql(0, "INSERT INTO secret_keys VALUES (1); UPDATE billing.invoices SET paid = true WHERE id = 1; MERGE INTO t USING u ON t.id = u.id WHEN MATCHED THEN DELETE"));
+        yield return ("error-unterminated-string", Sql(0, "SELECT 1; SELECT 'never closed"));
+        yield return ("error-unterminated-comment", Sql(0, "DELETE FROM t WHERE id = 1; SELECT 1 /* never /* closed */"));
+        yield return ("error-trailing-junk", Sql(0, "SELECT 123abc FROM t"));
+    }
+
+    private static byte[] Sql(byte settings, string text) => Concat([settings], Text(text));
+
+    // PgPolicyGate ops (see PgGateConversation). Statement names: 0 "", 1 "s1", 2 "s2"; portals: 0 "", 1 "p1".
+    private const int Select1 = 0, SelectRows = 1, DeleteAll = 2, UpdateWhere = 3, DropTable = 4, SyntaxError = 5, HidesDrop = 6,
+        RevealsDrop = 7, ScsOff = 8, ScsOn = 9, FailsAtPlan = 10, FailsAtRun = 11, EmptyText = 12;
+
+    private static byte[] P(int statement, int text) => [(byte)(statement << 4), (byte)text];
+
+    private static byte[] B(int portal, int statement) => [(byte)((((statement << 1) | portal) << 4) | 1)];
+
+    private static byte[] DescribeS(int statement) => [(byte)((statement << 1 << 4) | 2)];
+
+    private static byte[] DescribeP(int portal) => [(byte)((((portal << 1) | 1) << 4) | 2)];
+
+    private static byte[] E(int portal, int maxRows = 0) => [(byte)((((maxRows << 1) | portal) << 4) | 3)];
+
+    private static byte[] CloseS(int statement) => [(byte)((statement << 1 << 4) | 4)];
+
+    private static byte[] CloseP(int portal) => [(byte)((((portal << 1) | 1) << 4) | 4)];
+
+    private static readonly byte[] S = [5];
+    private static readonly byte[] H = [6];
+
+    private static byte[] Q(int text) => [7, (byte)text];
+
+    private static readonly byte[] F = [8];
+    private static readonly byte[] Reload = [9];
+
+    /// <summary>The server answers up to <paramref name="count"/> (1 to 5) messages.</summary>
+    private static byte[] A(int count) => [(byte)(((count - 1) << 4) | 10)];
+
+    private static readonly byte[] AnswerAll = [15];
+
+    /// <summary>
+    /// PgPolicyGate input: a control byte (bits 0-1 and 2-3: segment layouts, bit 4: strict policy first, bit 5:
+    /// standard_conforming_strings off), then ops. A seed has a refused message iff it is named denied-*.
+    /// </summary>
+    private static IEnumerable<(string, byte[])> Gate()
+    {
+        yield return ("extended-select", Concat([0x00], P(0, Select1), B(0, 0), DescribeP(0), E(0), S, AnswerAll));
+        yield return ("denied-after-close", Concat([0x01],
+            P(1, SelectRows), DescribeS(1), S, AnswerAll,
+            B(0, 1), E(0), S, AnswerAll,
+            B(1, 1), E(1, 1), E(1, 1), E(1, 1), S, AnswerAll,
+            CloseS(1), CloseP(1), S, AnswerAll,
+            B(0, 1), E(0), S, AnswerAll));
+        yield return ("lagging-server", Concat([0x06],
+            P(1, Select1), A(1), B(0, 1), A(1), DescribeP(0), E(0), A(2), S, P(2, UpdateWhere), A(3), B(1, 2), E(1), S, A(5), AnswerAll));
+        yield return ("denied-update-reload-twice", Concat([0x00],
+            P(1, UpdateWhere), S, AnswerAll, B(0, 1), E(0), S, AnswerAll, Reload, B(0, 1), E(0), S, AnswerAll, Reload, B(0, 1), E(0), S, AnswerAll));
+        yield return ("denied-parse", Concat([0x00], P(0, DeleteAll), B(0, 0), E(0), S, AnswerAll, P(0, Select1), B(0, 0), E(0), S, AnswerAll));
+        yield return ("denied-query", Concat([0x04], Q(DropTable), AnswerAll, Q(Select1), Q(DeleteAll), A(3), Q(EmptyText), AnswerAll));
+        yield return ("denied-mid-pipeline", Concat([0x09],
+            P(1, Select1), B(0, 1), E(0), S, P(2, DropTable), B(0, 2), E(0), S, P(0, SelectRows), B(0, 0), E(0), S, AnswerAll));
+        yield return ("denied-bind-after-reload", Concat([0x00],
+            P(1, UpdateWhere), P(2, Select1), S, AnswerAll, Reload, B(0, 1), E(0), B(1, 2), E(1), S, AnswerAll, Reload, B(0, 1), E(0), S, AnswerAll));
+        yield return ("denied-function-call", Concat([0x10], F, AnswerAll, Reload, F, AnswerAll, F, Q(Select1), AnswerAll));
+        yield return ("denied-scs-off", Concat([0x00],
+            Q(ScsOff), AnswerAll, P(0, HidesDrop), B(0, 0), E(0), S, AnswerAll, Q(RevealsDrop), AnswerAll, Q(ScsOn), AnswerAll, Q(HidesDrop), AnswerAll));
+        yield return ("denied-scs-pipelined", Concat([0x02], Q(ScsOff), P(0, HidesDrop), B(0, 0), E(0), S, Q(RevealsDrop), AnswerAll, Q(ScsOn), A(1), Q(Select1), AnswerAll));
+        yield return ("scs-rolled-back", Concat([0x20],
+            P(1, ScsOn), B(0, 1), E(0), P(0, FailsAtPlan), B(0, 0), S, AnswerAll, Q(HidesDrop), AnswerAll));
+        yield return ("denied-errors", Concat([0x05],
+            P(0, SyntaxError), B(0, 0), E(0), S,
+            P(1, FailsAtPlan), B(0, 1), E(0), S,
+            P(0, FailsAtRun), B(0, 0), E(0, 1), E(0, 1), S, AnswerAll,
+            B(1, 2), DescribeS(2), DescribeP(1), E(1), S, AnswerAll));
+        yield return ("parse-existing", Concat([0x03], P(1, Select1), S, AnswerAll, P(1, SelectRows), B(0, 1), E(0), S, AnswerAll, CloseS(1), P(1, SelectRows), S, AnswerAll));
+        yield return ("empty-and-flush", Concat([0x0A], P(0, EmptyText), B(0, 0), DescribeS(0), DescribeP(0), E(0), H, AnswerAll, S, Q(EmptyText), AnswerAll));
+        yield return ("pipelined-syncs", Concat([0x0F],
+            P(0, Select1), B(0, 0), E(0), S, B(0, 0), E(0), S, Q(SelectRows), B(0, 0), E(0), S, A(4), A(4), A(4), AnswerAll));
     }
 
     private static byte[] Records(byte control, params byte[][] records) => Concat([[control], .. records]);

@@ -2,13 +2,15 @@
 //   Gatehouse.Fuzz <target>                          run <target> under libFuzzer (started by libfuzzer-dotnet)
 //   Gatehouse.Fuzz replay <target> <file|dir>...     run inputs once, without a fuzzer (reproduce a crash)
 //   Gatehouse.Fuzz write-seeds <corpus-dir>          regenerate the seed corpus (fuzz/corpus) from PgSeeds
-// Targets: PgFrontendMessages, PgBackendMessages, PgStartupPacket, PgRelay.
+//   Gatehouse.Fuzz trace <file>                      print a PgPolicyGate input's conversation, message by message
+// Targets: PgFrontendMessages, PgBackendMessages, PgStartupPacket, PgRelay, SqlText, PgPolicyGate.
 //
 // Fuzzing with libFuzzer (Linux):
 //   dotnet tool install --global SharpFuzz.CommandLine       # provides the `sharpfuzz` instrumenter (2.3.0, as the SharpFuzz pin)
 //   dotnet publish fuzz/Gatehouse.Fuzz -c Release -o artifacts/fuzz
 //   sharpfuzz artifacts/fuzz/Gatehouse.Protocols.dll         # instruments the code under test, in place
 //   sharpfuzz artifacts/fuzz/Gatehouse.Engine.dll
+//   sharpfuzz artifacts/fuzz/Gatehouse.Policy.dll
 //   # libfuzzer-dotnet, the bridge from libFuzzer to a .NET process: a release from
 //   # https://github.com/Metalnem/libfuzzer-dotnet/releases, or: clang -fsanitize=fuzzer libfuzzer-dotnet.cc -o libfuzzer-dotnet
 //   mkdir -p artifacts/corpus/PgRelay                         # libFuzzer adds new inputs to the first folder
@@ -49,7 +51,25 @@ if (args is ["write-seeds", var corpus])
     return 0;
 }
 
-Console.Error.WriteLine("usage: Gatehouse.Fuzz <target> | replay <target> <file|dir>... | write-seeds <corpus-dir>");
+if (args is ["trace", var traced])
+{
+    var trace = new System.Text.StringBuilder();
+    try
+    {
+        var stats = FuzzTargets.PgPolicyGateTrace(File.ReadAllBytes(traced), trace);
+        Console.Write(trace);
+        Console.WriteLine(stats);
+        return 0;
+    }
+    catch (FuzzFindingException finding)
+    {
+        Console.Write(trace);
+        Console.WriteLine($"FINDING: {finding.Message}");
+        return 1;
+    }
+}
+
+Console.Error.WriteLine("usage: Gatehouse.Fuzz <target> | replay <target> <file|dir>... | write-seeds <corpus-dir> | trace <file>");
 Console.Error.WriteLine("targets: " + string.Join(", ", FuzzTargets.All.Select(t => t.Name)));
 return 2;
 

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using Gatehouse.Fuzz;
+using Gatehouse.Policy.Sql;
 using Gatehouse.Protocols.Postgres;
 using Gatehouse.Protocols.Postgres.Wire;
 using SharpFuzz;
@@ -25,6 +26,7 @@ public sealed class FuzzSmokeTests
     ];
 
     private static readonly short[] InterestingInt16 = [0, 1, 2, 3, -1, -2, short.MaxValue, short.MinValue, 0x00FF, 0x0100];
+
 
     public static TheoryData<string> Targets()
     {
@@ -75,6 +77,19 @@ public sealed class FuzzSmokeTests
                     }
 
                     break;
+                case nameof(FuzzTargets.SqlText):
+                    // The error-* seeds start the fuzzer on the lexer's error paths; the others are clean SQL.
+                    Assert.True(data.Length >= 2 && data[0] is 0 or 1, $"{file}: not a settings byte and a text");
+                    Assert.True(file.StartsWith("error-", StringComparison.Ordinal) == LexFails(data.AsSpan(1), new SqlLexSettings(data[0] == 0)),
+                        $"{file}: the lexer {(file.StartsWith("error-", StringComparison.Ordinal) ? "accepts" : "rejects")} it");
+                    break;
+                case nameof(FuzzTargets.PgPolicyGate):
+                    // A conversation that reaches the server and back, with a refusal iff the seed is named denied-*.
+                    var stats = FuzzTargets.PgPolicyGateStats(data);
+                    bool denied = file.StartsWith("denied-", StringComparison.Ordinal);
+                    Assert.True(stats.ReadyForQuery >= 3 && stats.ServerMessages > stats.ReadyForQuery, $"{file}: {stats}");
+                    Assert.True(denied == stats.Refused > 0 && (!denied || stats.PolicyErrors > 0), $"{file}: {stats}");
+                    break;
                 case nameof(FuzzTargets.PgStartupPacket):
                     Assert.Equal(BinaryPrimitives.ReadInt32BigEndian(data), data.Length);
                     Assert.Equal(3 << 16, BinaryPrimitives.ReadInt32BigEndian(data.AsSpan(4)));
@@ -91,7 +106,9 @@ public sealed class FuzzSmokeTests
 
     [Theory]
     [MemberData(nameof(Targets))]
-    public void RandomAndMutatedInputsRunClean(string target)
+    public void RandomAndMutatedInputsRunClean(string target) => RandomAndMutated(target);
+
+    private static void RandomAndMutated(string target)
     {
         var run = FuzzTargets.Find(target)!;
         var seeds = LoadSeeds(target).Select(s => s.Data).ToArray();
@@ -105,7 +122,7 @@ public sealed class FuzzSmokeTests
             RunOne(run, target, input, $"input #{i} ({(mutated ? "mutated seed" : "random bytes")})");
         }
 
-        // A budget, not a benchmark: the four targets together should stay within a few seconds.
+        // A budget, not a benchmark: the targets together should stay within a few seconds.
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"{target}: {RandomInputs} inputs took {clock.Elapsed}");
     }
 
@@ -211,6 +228,7 @@ public sealed class FuzzSmokeTests
     /// <summary>Where the Int32 length fields are, as far as the input still parses.</summary>
     private static List<int> LengthFields(byte[] input, string target) => target switch
     {
+        nameof(FuzzTargets.SqlText) or nameof(FuzzTargets.PgPolicyGate) => [], // text and ops: no frames
         nameof(FuzzTargets.PgStartupPacket) => input.Length >= 4 ? [0] : [],
         nameof(FuzzTargets.PgRelay) => [.. FrameStarts(input, 1, records: true).Select(at => at + 1)],
         _ => [.. FrameStarts(input, 0, records: false).Select(at => at + 1)],
@@ -245,6 +263,20 @@ public sealed class FuzzSmokeTests
             ? PgMessageValidator.ValidateFrontend(code, body, out string? error)
             : PgMessageValidator.ValidateBackend(code, body, out error);
         Assert.True(valid, $"{file}: {(frontend ? "frontend" : "backend")} '{(char)code}' at {at}: {error}");
+    }
+
+    private static bool LexFails(ReadOnlySpan<byte> text, SqlLexSettings settings)
+    {
+        var lexer = new SqlLexer<PostgresDialect>(text, settings);
+        while (lexer.Next(out var token))
+        {
+            if (token.Kind == SqlTokenKind.Error)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     // ---- Corpus ---------------------------------------------------------------------------------------------
