@@ -14,7 +14,8 @@
 #   GATEHOUSE_BIN=PATH   benchmark that gatehouse executable instead of building src/Host
 #
 # Output ends with one line per workload:
-#   pg <workload> gatehouse/direct=<ratio> gatehouse/pgbouncer=<ratio> [<extra gatehouse target>/direct=<ratio> ...]
+#   pg <workload> gatehouse/direct=<ratio> gatehouse/pgbouncer=<ratio>
+#   pg <workload>+policy gatehouse/direct=<ratio> gatehouse/pgbouncer=<ratio> vs-gatehouse=<ratio>
 #   peers <workload> pgbouncer/direct=<ratio> haproxy/direct=<ratio>
 set -euo pipefail
 
@@ -309,12 +310,20 @@ EOF
   fi
 }
 
-# start_gatehouse NAME [EXTRA_YAML]: one more Gatehouse process, registered as target NAME.
+# start_gatehouse NAME [POLICY_YAML] [EXTRA_YAML]: one more Gatehouse process, registered as target NAME.
+# Without POLICY_YAML it runs with `policy: unrestricted` (no statement is looked at); with it, the policy is
+# written next to the config and every statement is lexed, classified and decided.
 start_gatehouse() {
-  local name=$1 extra=${2:-} port dir
+  local name=$1 policy=${2:-} extra=${3:-} port dir
   port=$(pg_free_port)
   dir="$WORK/$name"
   mkdir -p "$dir"
+  if [[ -n "$policy" ]]; then
+    printf '%s\n' "$policy" > "$dir/policy.yaml"
+    extra="policy: $dir/policy.yaml"$'\n'"$extra"
+  else
+    extra="policy: unrestricted"$'\n'"$extra"
+  fi
   write_gatehouse_config "$dir/gatehouse.yaml" "$port" "$extra"
   GATEHOUSE_BENCH_PASSWORD=$UPSTREAM_PASSWORD "$GH_BIN" run --config "$dir/gatehouse.yaml" >"$dir/gatehouse.log" 2>&1 &
   local pid=$!
@@ -327,7 +336,39 @@ start_gatehouse_targets() {
   GH_SECRET="bench-$(openssl rand -hex 12 2>/dev/null || echo $RANDOM$RANDOM$RANDOM)"
   GH_VERIFIER=$(gatehouse_hash "$GH_SECRET")
   start_gatehouse gatehouse
-  # More variants go here, e.g.: start_gatehouse gatehouse+policy "$(policy_yaml)"
+  start_gatehouse gatehouse+policy "$(bench_policy)"
+}
+
+# A realistic policy: global deny rules, a role with a class allow-list, shape rules and object rules (so every
+# statement is lexed, classified, its objects extracted and matched), the identity bound to it.
+bench_policy() {
+  cat <<EOF
+rules:
+  - name: no-file-access
+    classes: [file_access]
+    action: deny
+  - name: no-copy-program
+    copy: [program, file]
+    action: deny
+roles:
+  app:
+    allow: [read, write, copy, transaction, session]
+    rules:
+      - name: no-unbounded-writes
+        shapes: [delete_without_where, update_without_where]
+        action: deny
+      - name: payments-need-approval
+        classes: [write]
+        tables: ["billing.*", public.payments]
+        action: require_approval
+      - name: no-dblink
+        functions: ["dblink*", "lo_*"]
+        action: deny
+bindings:
+  - identities: [$GH_IDENTITY]
+    connections: [demo]
+    role: app
+EOF
 }
 
 # ---------------------------------------------------------------- measurement
@@ -446,12 +487,14 @@ printf '\n\n'
 
 for w in "${WORKLOADS[@]}"; do
   if [[ $ONLY_DIRECT_PEERS -eq 0 ]]; then
-    line="pg $w gatehouse/direct=$(ratio "$w" gatehouse direct) gatehouse/pgbouncer=$(ratio "$w" gatehouse pgbouncer)"
-    # Extra Gatehouse variants ride on the same line so there stays exactly one pg line per workload.
+    echo "pg $w gatehouse/direct=$(ratio "$w" gatehouse direct) gatehouse/pgbouncer=$(ratio "$w" gatehouse pgbouncer)"
+    # Each Gatehouse variant (gatehouse+policy, ...) gets its own line, and its ratio to plain gatehouse.
     for name in "${T_NAMES[@]}"; do
-      if [[ "$name" == gatehouse?* ]]; then line+=" $name/direct=$(ratio "$w" "$name" direct)"; fi
+      if [[ "$name" == gatehouse?* ]]; then
+        variant=${name#gatehouse}
+        echo "pg $w$variant gatehouse/direct=$(ratio "$w" "$name" direct) gatehouse/pgbouncer=$(ratio "$w" "$name" pgbouncer) vs-gatehouse=$(ratio "$w" "$name" gatehouse)"
+      fi
     done
-    echo "$line"
   fi
   echo "peers $w pgbouncer/direct=$(ratio "$w" pgbouncer direct) haproxy/direct=$(ratio "$w" haproxy direct)"
 done

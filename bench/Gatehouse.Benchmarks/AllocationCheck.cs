@@ -33,6 +33,26 @@ internal static class AllocationCheck
             relay.Cleanup();
         }
 
+        foreach (bool policy in new[] { false, true })
+        {
+            var gate = new PgPolicyGateBenchmarks { Policy = policy };
+            gate.Setup();
+            failures += Measure($"NpgsqlUnnamed(Policy={policy})", PgPolicyGateBenchmarks.UnnamedMessages, gate.NpgsqlUnnamed);
+            failures += Measure($"PgbenchPrepared(Policy={policy})", PgPolicyGateBenchmarks.PreparedMessages, gate.PgbenchPrepared);
+            failures += Measure($"SimpleQuery(Policy={policy})", PgPolicyGateBenchmarks.SimpleMessages, gate.SimpleQuery);
+            gate.Cleanup();
+        }
+
+        foreach (string role in PolicyBenchmarks.Roles())
+        {
+            foreach (string statement in PolicyBenchmarks.Statements())
+            {
+                var decide = new PolicyBenchmarks { Role = role, Statement = statement };
+                decide.Setup();
+                failures += Measure($"PolicyDecide({role}, {statement})", 1, decide.Decide);
+            }
+        }
+
         return failures == 0 ? 0 : 1;
     }
 
