@@ -130,6 +130,11 @@ public static class SqlClassifier
         }
 
         StatementClass cls = Head(s, head[..h], kws, k0, out StatementShape shape, out bool routineBody);
+        if (k0 == Kw.Set && cls == StatementClass.Session && SearchPathPutsCatalogLate<TDialect>(s, settings))
+        {
+            cls = StatementClass.Privilege;
+        }
+
         return Stream<TDialect>(s, baseOffset, settings, ref sink, k0, first, cls, shape, routineBody);
     }
 
@@ -275,6 +280,82 @@ public static class SqlClassifier
             ? StatementClass.Session
             : StatementClass.Unknown;
     }
+
+    /// <summary>
+    /// <c>SET [SESSION | LOCAL] search_path {TO | =} ...</c> naming pg_catalog after another schema: unqualified
+    /// function and operator names then resolve to whatever those schemas hold before the built-ins (docs 5.9.5,
+    /// "The System Catalog Schema"), so <c>SELECT lower(x)</c> can run any code. That changes what statements mean,
+    /// which is a privilege matter. Anything not read as a plain list of names also counts (fail closed).
+    /// </summary>
+    private static bool SearchPathPutsCatalogLate<TDialect>(ReadOnlySpan<byte> s, SqlLexSettings settings)
+        where TDialect : struct, ISqlDialect
+    {
+        var lexer = new SqlLexer<TDialect>(s, settings);
+        SqlToken t;
+        bool named = false;
+        while (lexer.Next(out t))
+        {
+            if (IsSettingName(s, t, "search_path"u8))
+            {
+                named = true;
+                break;
+            }
+        }
+
+        if (!named || !lexer.Next(out t)
+            || !(t.Kind == SqlTokenKind.Operator ? s.Slice(t.Start, t.Length).SequenceEqual("="u8)
+                 : t.Kind == SqlTokenKind.Identifier && SqlKeywords.Equals(s.Slice(t.Start, t.Length), "to"u8)))
+        {
+            return named; // a search_path SET that is not TO/= a list (FROM CURRENT, ...): fail closed
+        }
+
+        int element = 0;
+        bool expectName = true;
+        while (lexer.Next(out t))
+        {
+            if (t.Kind == SqlTokenKind.Semicolon)
+            {
+                break;
+            }
+
+            if (expectName)
+            {
+                if (IsSettingName(s, t, "pg_catalog"u8) || IsStringNamed(s, t, "pg_catalog"u8))
+                {
+                    if (element > 0)
+                    {
+                        return true;
+                    }
+                }
+                else if (t.Kind is not (SqlTokenKind.Identifier or SqlTokenKind.QuotedIdentifier or SqlTokenKind.String))
+                {
+                    return true;
+                }
+
+                element++;
+            }
+            else if (t.Kind != SqlTokenKind.Comma)
+            {
+                return true;
+            }
+
+            expectName = !expectName;
+        }
+
+        return false;
+    }
+
+    /// <summary>An unquoted identifier equal to <paramref name="lower"/> ignoring ASCII case, or the same quoted exactly.</summary>
+    private static bool IsSettingName(ReadOnlySpan<byte> s, SqlToken t, ReadOnlySpan<byte> lower) => t.Kind switch
+    {
+        SqlTokenKind.Identifier => SqlKeywords.Equals(s.Slice(t.Start, t.Length), lower),
+        SqlTokenKind.QuotedIdentifier => t.Length == lower.Length + 2 && s.Slice(t.Start + 1, lower.Length).SequenceEqual(lower),
+        _ => false,
+    };
+
+    /// <summary>A plain string literal whose text is exactly <paramref name="value"/>; its content is a schema list element.</summary>
+    private static bool IsStringNamed(ReadOnlySpan<byte> s, SqlToken t, ReadOnlySpan<byte> value) =>
+        t.Kind == SqlTokenKind.String && t.Length == value.Length + 2 && s.Slice(t.Start + 1, value.Length).SequenceEqual(value);
 
     private static bool IsQuotedRoleSetting(ReadOnlySpan<byte> s, SqlToken t)
     {
@@ -801,6 +882,8 @@ public static class SqlClassifier
                 return false;
         }
 
-        return !SqlKeywords.Equals(content, "role"u8) && !SqlKeywords.Equals(content, "session_authorization"u8);
+        // search_path: a value that puts a schema before pg_catalog changes which functions statements call.
+        return !SqlKeywords.Equals(content, "role"u8) && !SqlKeywords.Equals(content, "session_authorization"u8)
+               && !SqlKeywords.Equals(content, "search_path"u8);
     }
 }

@@ -33,7 +33,9 @@ internal static class PolicyDecisionCases
         d.Add("reader", "EXPLAIN DELETE FROM t", true, C.Read, A.Allow, Allowed);
         d.Add("reader", "BEGIN; SELECT 1; COMMIT", true, C.Transaction | C.Read, A.Allow, Allowed);
         d.Add("reader", "SET search_path TO public", true, C.Session, A.Allow, Allowed);
-        d.Add("reader", "SELECT set_config('search_path', 'public', false)", true, C.Read | C.Session, A.Allow, Allowed);
+        d.Add("reader", "SELECT set_config('search_path', 'public', false)", true, C.Read | C.Privilege, A.Deny, "role:reader");
+        d.Add("reader", "SET search_path TO public, pg_catalog", true, C.Privilege, A.Deny, "role:reader");
+        d.Add("reader", "SET search_path TO public", true, C.Session, A.Allow, Allowed);
         d.Add("reader", "LISTEN chan", true, C.Session, A.Allow, Allowed);
         d.Add("reader", "INSERT INTO t (a) VALUES (1)", true, C.Write, A.Deny, "role:reader");
         d.Add("reader", "DELETE FROM t WHERE id = 1", true, C.Write, A.Deny, "role:reader");
@@ -149,7 +151,8 @@ internal static class PolicyDecisionCases
         // search_path does not matter: an unqualified name is matched as if it could be in any schema.
         d.Add("writer", "SET search_path TO archive; DELETE FROM payments WHERE id = 1", true, C.Session | C.Write, A.RequireApproval, "payments-need-approval");
         d.Add("writer", "SET search_path TO billing; INSERT INTO invoices VALUES (1)", true, C.Session | C.Write, A.RequireApproval, "payments-need-approval");
-        d.Add("writer", "SELECT set_config('search_path', 'archive', false); DELETE FROM payments WHERE id = 2", true, C.Read | C.Session | C.Write, A.RequireApproval, "payments-need-approval");
+        d.Add("writer", "SELECT set_config('search_path', 'archive', false); DELETE FROM payments WHERE id = 2", true, C.Read | C.Privilege | C.Write, A.Deny, "role:writer");
+        d.Add("writer", "SET search_path TO archive; DELETE FROM payments WHERE id = 2", true, C.Session | C.Write, A.RequireApproval, "payments-need-approval");
 
         // The strictest wins; on a tie, the first rule (and the first statement).
         d.Add("writer", "UPDATE payments SET amount = 0", true, C.Write, A.Deny, "no-unbounded-writes");

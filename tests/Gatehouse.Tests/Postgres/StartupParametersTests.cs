@@ -25,12 +25,27 @@ public sealed class StartupParametersTests
     [InlineData("session_authorization", "postgres", "42501")]
     [InlineData("role", "postgres", "42501")]
     [InlineData("default_transaction_read_only", "off", "42501")]
+    [InlineData("search_path", "evil, pg_catalog", "42501")]
+    [InlineData("search_path", "public,\"pg_catalog\"", "42501")]
+    [InlineData("search_path", "a, b, PG_CATALOG", "42501")]
     public void Settings_that_could_get_around_the_gateway_are_refused(string name, string value, string sqlState)
     {
         var p = StartupParameters.Parse(Pairs("user", "alice", name, value));
         Assert.NotNull(p.Error);
         Assert.Equal(sqlState, p.Error!.SqlState);
         Assert.Contains(name, p.Error.Message);
+    }
+
+    [Theory]
+    [InlineData("\"$user\", public")]
+    [InlineData("pg_catalog, public")]
+    [InlineData("app")]
+    [InlineData("public, \"pg_catalog2\"")]
+    public void A_search_path_that_keeps_the_builtins_first_is_forwarded(string value)
+    {
+        var p = StartupParameters.Parse(Pairs("user", "alice", "search_path", value));
+        Assert.Null(p.Error);
+        Assert.Equal(value, Assert.Single(p.Forwarded).Value);
     }
 
     [Fact]

@@ -135,7 +135,19 @@ internal static class SqlClassifierCases
         d.Add("SELECT set_config($$role$$, 'admin', false)", true, C.Read | C.Privilege, S.None);
         d.Add("SELECT set_config(E'\\x72ole', 'admin', false)", true, C.Read | C.Privilege, S.None);
         d.Add("SELECT set_config($1, $2, false)", true, C.Read | C.Privilege, S.None);
-        d.Add("SELECT set_config('search_path', 'public', false)", true, C.Read | C.Session, S.None);
+        // search_path decides which functions unqualified names call: a value that is not a literal plain list with
+        // pg_catalog first (or absent) is a privilege matter.
+        d.Add("SELECT set_config('search_path', 'public', false)", true, C.Read | C.Privilege, S.None);
+        d.Add("SET search_path TO app, public", true, C.Session, S.None);
+        d.Add("SET search_path = pg_catalog, public, \"App\"", true, C.Session, S.None);
+        d.Add("SET search_path = 'pg_catalog', 'public'", true, C.Session, S.None);
+        d.Add("SET search_path TO public, pg_catalog", true, C.Privilege, S.None);
+        d.Add("SET LOCAL search_path = evil, PG_CATALOG", true, C.Privilege, S.None);
+        d.Add("set SESSION search_path to evil, \"pg_catalog\"", true, C.Privilege, S.None);
+        d.Add("SET search_path = 'evil', 'pg_catalog'", true, C.Privilege, S.None);
+        d.Add("SET \"search_path\" = a, /* x */ pg_catalog", true, C.Privilege, S.None);
+        d.Add("SET search_path FROM CURRENT", true, C.Privilege, S.None);
+        d.Add("SET search_path TO DEFAULT", true, C.Session, S.None);
         d.Add("SELECT * FROM t WHERE x = (SELECT set_config('role', 'a', true))", true, C.Read | C.Privilege, S.None);
         d.Add("DISCARD ALL", true, C.Session | C.Privilege, S.None);
 

@@ -133,8 +133,42 @@ internal sealed class StartupParameters
                 "set session parameters with SET after connecting");
         }
 
+        if (name.Equals("search_path", StringComparison.OrdinalIgnoreCase) && PutsCatalogLate(value))
+        {
+            return new StartupError(SqlState.InsufficientPrivilege,
+                "a search_path that puts pg_catalog after another schema is not allowed through the gateway",
+                "leave pg_catalog out of search_path, or name it first");
+        }
+
         Forwarded.Add(new(name, value));
         return null;
+    }
+
+    /// <summary>
+    /// Whether a search_path value names pg_catalog after another schema: unqualified functions and operators would
+    /// then resolve to that schema's objects before the built-ins, so a statement's text would no longer say what
+    /// it calls (SET search_path in SQL is classified the same way).
+    /// </summary>
+    private static bool PutsCatalogLate(string value)
+    {
+        var elements = value.Split(',');
+        for (int i = 1; i < elements.Length; i++)
+        {
+            var element = elements[i].Trim();
+            if (element.Length >= 2 && element[0] == '"' && element[^1] == '"')
+            {
+                if (element[1..^1] == "pg_catalog")
+                {
+                    return true;
+                }
+            }
+            else if (element.Equals("pg_catalog", StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private StartupParameters Fail(string sqlState, string message)
