@@ -2,8 +2,9 @@
 # The Gatehouse demo, end to end against a real PostgreSQL:
 #   1. installs PostgreSQL if this machine has none (Debian), starts a throwaway server with sample data;
 #   2. builds Gatehouse and starts it from examples/gatehouse.yaml (only the upstream port is filled in);
-#   3. runs real psql sessions through it: TLS + SCRAM login as an agent identity, queries, COPY, and the
-#      refusals a gateway must make (wrong secret, connection not configured, forbidden startup option);
+#   3. runs real psql sessions through it: TLS + SCRAM login as an agent identity, queries, COPY; statements the
+#      policy (examples/policy.yaml) refuses, with the data shown intact; a policy edit applied live; and the
+#      refusals at login (wrong secret, connection not configured, forbidden startup option);
 #   4. stops everything and removes the throwaway data.
 set -euo pipefail
 
@@ -80,7 +81,44 @@ SELECT * FROM notes ORDER BY id;
 ROLLBACK;
 SQL
 
-step "Refusals (each is a real psql run; the errors are what the client sees)"
+step "Statement policy (examples/policy.yaml: alice has role developer on demo)"
+echo "Every statement is lexed and classified as the server would parse it, then decided before it runs."
+psql "$AGENT" -X -A -t -c "SELECT 'orders before: ' || count(*) FROM orders"
+set +e
+for sql in \
+  "DROP TABLE customers" \
+  "DELETE FROM orders" \
+  "SELECT 1; DROP TABLE orders" \
+  "DE/**/LETE FROM orders WHERE id = 1" \
+  "WITH gone AS (DELETE FROM orders RETURNING *) SELECT count(*) FROM gone" \
+  "SELECT pg_read_file('/etc/passwd')" \
+  "GRANT ALL ON customers TO PUBLIC" \
+  "DO \$\$ BEGIN EXECUTE 'TRUNCATE orders'; END \$\$"; do
+  printf '  %-72s -> ' "$sql"
+  psql "$AGENT" -X -A -t -c "$sql" 2>&1 | tr '\n' ' '
+  echo
+done
+set -e
+printf '  %-72s -> ' "UPDATE orders SET status = status WHERE id = 1"
+psql "$AGENT" -X -A -t -c "UPDATE orders SET status = status WHERE id = 1"
+psql "$AGENT" -X -A -t -c "SELECT 'orders after: ' || count(*) FROM orders"
+
+step "Hot reload: alice becomes a reader by editing the policy file; her next statement follows it"
+sed -i '/identities: \[alice\]/,/role:/ s/role: developer/role: reader/' "$WORK/policy.yaml"
+for _ in $(seq 1 50); do
+  grep -q "Policy reloaded" "$WORK/gatehouse.log" && break
+  sleep 0.1
+done
+grep "Policy reloaded" "$WORK/gatehouse.log" | sed 's/^/  /' || die "the policy was not reloaded"
+set +e
+printf '  %-72s -> ' "UPDATE orders SET status = status WHERE id = 1"
+psql "$AGENT" -X -A -t -c "UPDATE orders SET status = status WHERE id = 1" 2>&1 | tr '\n' ' '
+echo
+set -e
+printf '  %-72s -> ' "SELECT count(*) FROM customers"
+psql "$AGENT" -X -A -t -c "SELECT count(*) FROM customers"
+
+step "Refusals at login (each is a real psql run; the errors are what the client sees)"
 set +e
 PGPASSWORD=wrong-secret psql "$AGENT" -X -c 'SELECT 1' 2>&1 | sed 's/^/  wrong secret:        /'
 psql "host=127.0.0.1 port=$GH_PORT user=alice dbname=payroll sslmode=require" -X -c 'SELECT 1' 2>&1 | sed 's/^/  unknown connection:  /'
@@ -89,6 +127,6 @@ set -e
 
 step "Gatehouse's log of these sessions (no secret appears in it)"
 kill -TERM "$GH_PID"; wait "$GH_PID" 2>/dev/null || true; GH_PID=""
-grep -E "connected to|ended:|authentication failed" "$WORK/gatehouse.log" | sed 's/^/  /'
+grep -E "connected to|ended:|authentication failed|refused by policy" "$WORK/gatehouse.log" | sed 's/^/  /'
 if grep -q -e "$UPSTREAM_PASSWORD" -e alice-demo-secret "$WORK/gatehouse.log"; then die "a secret reached the log"; fi
 step "Demo complete"

@@ -11,7 +11,7 @@ internal static partial class PolicyLog
     [LoggerMessage(4001, LogLevel.Information, "Policy loaded from {Path} (version {Version}): {Roles} role(s), {Bindings} binding(s)")]
     public static partial void Loaded(ILogger logger, string path, long version, int roles, int bindings);
 
-    [LoggerMessage(4002, LogLevel.Information, "policy reloaded from {Path} (version {Version})")]
+    [LoggerMessage(4002, LogLevel.Information, "Policy reloaded from {Path} (version {Version})")]
     public static partial void Reloaded(ILogger logger, string path, long version);
 
     [LoggerMessage(4003, LogLevel.Error, "Policy reload from {Path} refused with {Count} error(s); keeping version {Version}")]

@@ -20,4 +20,8 @@ internal static partial class PgProtocolLog
 
     [LoggerMessage(2004, LogLevel.Warning, "Session {SessionId}: cancel request with unknown keys ignored")]
     public static partial void CancelIgnored(ILogger logger, long sessionId);
+
+    /// <summary>The statement text is not logged: it may carry values the recording will mask.</summary>
+    [LoggerMessage(2010, LogLevel.Warning, "Session {SessionId}: {Identity} on {Connection}: {Message} refused by policy rule {Rule} ({Action})")]
+    public static partial void StatementRefused(ILogger logger, long sessionId, string identity, string connection, string message, string rule, string action);
 }

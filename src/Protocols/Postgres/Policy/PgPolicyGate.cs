@@ -57,6 +57,8 @@ internal sealed class PgPolicyGate
     private static readonly PolicyRuleInfo TooManyStatements = Builtin("statement-limit",
         $"the session holds too many prepared statements (at most {MaxNamedStatements}, {MaxStatementBytes / (1024 * 1024)} MiB)");
 
+    private static readonly string[] KindNames = ["Parse", "Bind", "Describe", "Execute", "Close", "Sync", "Query", "FunctionCall"];
+
     private readonly Lock _lock = new();
     private readonly PolicyStore _store;
     private readonly string _identity;
@@ -261,6 +263,8 @@ internal sealed class PgPolicyGate
             return FrameAction.Forward;
         }
 
+        PgProtocolLog.StatementRefused(_state.Session.Logger, _state.Session.Id, _identity, _connection, KindNames[(int)kind],
+            verdict.Rule!.Name, verdict.Action == PolicyAction.Deny ? "deny" : "require_approval");
         toServer.Write(substitute);
         return FrameAction.Handled;
     }
