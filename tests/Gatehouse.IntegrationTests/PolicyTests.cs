@@ -189,6 +189,24 @@ public sealed class PolicyTests(PostgresFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Pipelined_texts_with_non_ascii_characters_and_no_backslash_are_decided_normally()
+    {
+        await using var raw = await LoginAsync();
+        await raw.SendAsync(
+            PgFrames.Query("SET application_name = 'pipelined'"),
+            PgFrames.Query($"UPDATE {_table} SET v = 'café ünïcödé' WHERE id = 1"),
+            PgFrames.Query($"SELECT v FROM {_table} WHERE id = 1"));
+
+        await raw.ReadUntilReadyAsync();
+        var update = await raw.ReadUntilReadyAsync();
+        var select = await raw.ReadUntilReadyAsync();
+
+        Assert.Equal("CZ", Types(update));
+        Assert.Equal("TDCZ", Types(select));
+        Assert.Equal("café ünïcödé", await Direct.ScalarAsync<string>(Server, $"SELECT v FROM {_table} WHERE id = 1"));
+    }
+
+    [Fact]
     public async Task A_client_encoding_the_lexer_cannot_read_safely_denies_statements()
     {
         // In SJIS an ASCII byte can end a two-byte character: texts with such characters are refused, pure ASCII

@@ -488,7 +488,8 @@ internal sealed class PgPolicyGate
             uncertain = !_idle;
         }
 
-        mode = uncertain && span.IndexOf((byte)'\\') >= 0 ? PgLexMode.Either
+        bool backslash = uncertain && span.Contains((byte)'\\');
+        mode = backslash ? PgLexMode.Either
             : _state.StandardConformingStrings ? PgLexMode.Standard : PgLexMode.Backslash;
         var policy = CurrentPolicy();
         if (policy is null)
@@ -497,7 +498,7 @@ internal sealed class PgPolicyGate
         }
 
         // Pure ASCII reads the same in every encoding; only texts with multi-byte characters are in doubt.
-        if ((!ClientEncodingSafe && span.IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0) || (uncertain && HasHighByteBeforeAscii(span)))
+        if ((!ClientEncodingSafe && span.IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0) || (backslash && HasHighByteBeforeBackslash(span)))
         {
             return new PgVerdict(PolicyAction.Deny, UnsafeEncoding);
         }
@@ -531,14 +532,16 @@ internal sealed class PgPolicyGate
         decision.IsAllowed ? PgVerdict.Allowed : new PgVerdict(decision.Action, policy.Rule(decision.Rule));
 
     /// <summary>
-    /// A byte of a multi-byte character followed by an ASCII byte that matters to the lexer: in the client-only
-    /// encodings such a pair is one character, so the text reads differently if one is being switched on.
+    /// A byte of a multi-byte character followed by a backslash: in SJIS, BIG5, GBK, GB18030 and JOHAB such a pair
+    /// is one character, so if a request in flight switches client_encoding to one of them the server reads the
+    /// text differently (an escaped quote in our reading can be the end of a string in its). The other bytes the
+    /// lexer cares about (quotes, <c>$</c>) are below 0x30 and never the second byte of a character there.
     /// </summary>
-    private static bool HasHighByteBeforeAscii(ReadOnlySpan<byte> text)
+    private static bool HasHighByteBeforeBackslash(ReadOnlySpan<byte> text)
     {
-        for (int i = text.IndexOfAnyInRange((byte)0x80, (byte)0xFF); i >= 0 && i < text.Length - 1; i++)
+        for (int i = 1; i < text.Length; i++)
         {
-            if (text[i] >= 0x80 && text[i + 1] is (byte)'\\' or (byte)'\'' or (byte)'"' or (byte)'$' or (byte)'`')
+            if (text[i] == (byte)'\\' && text[i - 1] >= 0x80)
             {
                 return true;
             }
