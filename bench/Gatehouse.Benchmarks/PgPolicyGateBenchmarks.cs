@@ -100,31 +100,7 @@ public class PgPolicyGateBenchmarks
         Relay(ref _frontend, client) + Relay(ref _backend, server);
 
     private int Relay<THandler>(ref THandler handler, ReadOnlySequence<byte> buffer)
-        where THandler : struct, IRelayHandler
-    {
-        var output = _pipe!.Writer;
-        long before = buffer.Length;
-        bool wrote = false;
-        var stop = FrameRelay.ProcessFrames(ref handler, ref buffer, output, ref wrote, out int incomplete);
-        if (stop is not null || incomplete != 0 || !buffer.IsEmpty)
-        {
-            throw new InvalidOperationException("a benchmark frame was refused or incomplete");
-        }
-
-        var flush = output.FlushAsync();
-        if (!flush.IsCompletedSuccessfully)
-        {
-            throw new InvalidOperationException("the output pipe applied backpressure");
-        }
-
-        _ = flush.Result;
-        if (_pipe.Reader.TryRead(out var result))
-        {
-            _pipe.Reader.AdvanceTo(result.Buffer.End);
-        }
-
-        return (int)before;
-    }
+        where THandler : struct, IRelayHandler => RelayStep.Run(ref handler, buffer, _pipe!);
 
     private static ReadOnlySequence<byte> Repeat(params byte[][] frames) => new(PgWire.Repeat(Rounds, frames));
 }

@@ -72,35 +72,8 @@ public class PgRelayBenchmarks
     [Benchmark(OperationsPerInvoke = SimpleMessages)]
     public int FrontendSimpleQuery() => Relay(ref _frontend, _simple);
 
-    /// <summary>The pump's own synchronous step (FrameRelay.ProcessFrames) over one read's worth of frames, then one flush.</summary>
     private int Relay<THandler>(ref THandler handler, ReadOnlySequence<byte> buffer)
-        where THandler : struct, IRelayHandler
-    {
-        var output = _pipe!.Writer;
-        long before = buffer.Length;
-        bool wrote = false;
-        var stop = FrameRelay.ProcessFrames(ref handler, ref buffer, output, ref wrote, out int incomplete);
-        if (stop is not null || incomplete != 0 || !buffer.IsEmpty)
-        {
-            throw new InvalidOperationException("a benchmark frame was refused or incomplete");
-        }
-
-        // One flush per read, as the pump does; then take the bytes back out so the pipe starts empty again.
-        var flush = output.FlushAsync();
-        if (!flush.IsCompletedSuccessfully)
-        {
-            throw new InvalidOperationException("the output pipe applied backpressure");
-        }
-
-        _ = flush.Result;
-        var reader = _pipe.Reader;
-        if (reader.TryRead(out var result))
-        {
-            reader.AdvanceTo(result.Buffer.End);
-        }
-
-        return (int)before;
-    }
+        where THandler : struct, IRelayHandler => RelayStep.Run(ref handler, buffer, _pipe!);
 
     /// <summary>The mix as one segment, or split two bytes into the header of the frame nearest the middle.</summary>
     private ReadOnlySequence<byte> Prepare(byte[] bytes, int messages)

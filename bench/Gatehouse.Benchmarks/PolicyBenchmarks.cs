@@ -1,4 +1,3 @@
-using System.Text;
 using BenchmarkDotNet.Attributes;
 using Gatehouse.Policy.Rules;
 using Gatehouse.Policy.Sql;
@@ -17,7 +16,7 @@ public class PolicyBenchmarks
     private SessionPolicy? _policy;
     private byte[] _text = [];
 
-    public static IEnumerable<string> Statements() => ["PointSelect", "Join", "Large"];
+    public static IEnumerable<string> Statements() => BenchStatements.Names();
 
     public static IEnumerable<string> Roles() => ["reader", "writer"];
 
@@ -31,12 +30,7 @@ public class PolicyBenchmarks
     public void Setup()
     {
         _policy = PolicyCompiler.Compile(Model()).Roles[Role];
-        _text = Encoding.UTF8.GetBytes(Statement switch
-        {
-            "PointSelect" => PointSelect,
-            "Join" => Join,
-            _ => Large(),
-        });
+        _text = BenchStatements.Get(Statement);
         if (!_policy.Decide(_text, SqlLexSettings.Default).IsAllowed)
         {
             throw new InvalidOperationException($"{Statement} must be allowed for {Role}: an allowed statement is evaluated against every rule");
@@ -47,32 +41,6 @@ public class PolicyBenchmarks
 
     [Benchmark]
     public PolicyDecision Decide() => _policy!.Decide(_text, SqlLexSettings.Default);
-
-    // 60 bytes.
-    private const string PointSelect = "SELECT id, name, email FROM public.users WHERE id = $1 /* */";
-
-    // 398 bytes.
-    private const string Join =
-        "SELECT o.id, o.created_at, c.name AS customer, sum(li.quantity * li.unit_price) AS total, count(*) AS lines "
-        + "FROM sales.orders o JOIN sales.customers c ON c.id = o.customer_id "
-        + "LEFT JOIN sales.line_items li ON li.order_id = o.id "
-        + "WHERE o.created_at >= $1 AND o.created_at < $2 AND c.region = 'EMEA' AND o.status <> 'cancelled' "
-        + "GROUP BY o.id, o.created_at, c.name HAVING sum(li.quantity) > 0 ORDER BY total DESC LIMIT 50 -- report";
-
-    // About 4 KB.
-    private static string Large()
-    {
-        var sb = new StringBuilder("WITH recent AS (SELECT id, customer_id FROM sales.orders WHERE created_at > now() - interval '7 days') SELECT r.id");
-        int i = 0;
-        while (sb.Length < 3900)
-        {
-            sb.Append(", coalesce(r.c").Append(i).Append(", 'n/a') AS \"col ").Append(i).Append("\" /* c */");
-            i++;
-        }
-
-        sb.Append(" FROM recent r JOIN sales.customers c ON c.id = r.customer_id WHERE c.name LIKE E'A\\'%'");
-        return sb.ToString();
-    }
 
     /// <summary>
     /// The policy, as a policy file would write it (docs/policy.md):

@@ -1,4 +1,3 @@
-using System.Text;
 using BenchmarkDotNet.Attributes;
 using Gatehouse.Policy.Sql;
 
@@ -14,7 +13,7 @@ public class SqlBenchmarks
     private readonly SqlObjectRef[] _objects = new SqlObjectRef[16];
     private byte[] _text = [];
 
-    public static IEnumerable<string> Statements() => ["PointSelect", "Join", "Large"];
+    public static IEnumerable<string> Statements() => BenchStatements.Names();
 
     [ParamsSource(nameof(Statements))]
     public string Statement { get; set; } = "PointSelect";
@@ -22,36 +21,7 @@ public class SqlBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _text = Encoding.UTF8.GetBytes(Statement switch
-        {
-            "PointSelect" => PointSelect,
-            "Join" => Join,
-            _ => Large(),
-        });
-    }
-
-    // 60 bytes.
-    private const string PointSelect = "SELECT id, name, email FROM public.users WHERE id = $1 /* */";
-
-    private const string Join =
-        "SELECT o.id, o.created_at, c.name AS customer, sum(li.quantity * li.unit_price) AS total, count(*) AS lines "
-        + "FROM sales.orders o JOIN sales.customers c ON c.id = o.customer_id "
-        + "LEFT JOIN sales.line_items li ON li.order_id = o.id "
-        + "WHERE o.created_at >= $1 AND o.created_at < $2 AND c.region = 'EMEA' AND o.status <> 'cancelled' "
-        + "GROUP BY o.id, o.created_at, c.name HAVING sum(li.quantity) > 0 ORDER BY total DESC LIMIT 50 -- report";
-
-    private static string Large()
-    {
-        var sb = new StringBuilder("WITH recent AS (SELECT id, customer_id FROM sales.orders WHERE created_at > now() - interval '7 days') SELECT r.id");
-        int i = 0;
-        while (sb.Length < 3900)
-        {
-            sb.Append(", coalesce(r.c").Append(i).Append(", 'n/a') AS \"col ").Append(i).Append("\" /* c */");
-            i++;
-        }
-
-        sb.Append(" FROM recent r JOIN sales.customers c ON c.id = r.customer_id WHERE c.name LIKE E'A\\'%'");
-        return sb.ToString();
+        _text = BenchStatements.Get(Statement);
     }
 
     public int Length => _text.Length;
