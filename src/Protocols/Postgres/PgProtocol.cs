@@ -1,5 +1,6 @@
 using Gatehouse.Engine;
 using Gatehouse.Engine.Sessions;
+using Gatehouse.Policy.Approvals;
 using Gatehouse.Policy.Rules;
 using Gatehouse.Protocols.Postgres.Cancel;
 
@@ -17,12 +18,16 @@ public sealed class PgProtocol : ISessionProtocol
     /// <param name="config">The first configuration snapshot.</param>
     /// <param name="cancels">Shared by every PostgreSQL listener of a gateway: a cancel may arrive on any of them.</param>
     /// <param name="policy">The live statement policy; sessions follow its reloads from their next statement.</param>
-    public PgProtocol(PgListenerOptions listener, PgConfigSnapshot config, PgCancelKeys cancels, PolicyStore policy)
+    /// <param name="approvals">
+    /// Where statements that require approval wait for a person; null refuses them (approvals not enabled).
+    /// </param>
+    public PgProtocol(PgListenerOptions listener, PgConfigSnapshot config, PgCancelKeys cancels, PolicyStore policy, IApprovalBroker? approvals = null)
     {
         Listener = listener;
         _config = config;
         Cancels = cancels.Registry;
         Policy = policy;
+        Approvals = approvals;
     }
 
     public string Name => "postgres";
@@ -34,6 +39,8 @@ public sealed class PgProtocol : ISessionProtocol
     internal CancelRegistry Cancels { get; }
 
     public PolicyStore Policy { get; }
+
+    public IApprovalBroker? Approvals { get; }
 
     /// <summary>Swaps in a new configuration; sessions that start afterwards use it.</summary>
     public void Update(PgConfigSnapshot config) => Volatile.Write(ref _config, config);
