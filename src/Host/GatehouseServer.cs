@@ -1,6 +1,7 @@
 using Gatehouse.Engine;
 using Gatehouse.Host.Config;
 using Gatehouse.Host.Policy;
+using Gatehouse.Policy.Approvals;
 using Gatehouse.Policy.Rules;
 using Gatehouse.Protocols.Postgres;
 using Microsoft.Extensions.Logging;
@@ -31,7 +32,7 @@ public sealed class GatehouseServer : IAsyncDisposable
         var cancels = new PgCancelKeys();
         foreach (var listener in config.Listeners)
         {
-            var protocol = new PgProtocol(listener.Postgres, config.Postgres, cancels, Policy);
+            var protocol = new PgProtocol(listener.Postgres, config.Postgres, cancels, Policy, Approvals);
             _postgres.Add(protocol);
             Gateway.AddListener(listener.Name, listener.EndPoint, protocol);
         }
@@ -43,6 +44,9 @@ public sealed class GatehouseServer : IAsyncDisposable
 
     /// <summary>The live statement policy: the config's snapshot at first, swapped by every valid reload of the policy file.</summary>
     public PolicyStore Policy { get; }
+
+    /// <summary>Where statements that require approval wait (in memory until the state store holds them).</summary>
+    public IApprovalBroker Approvals { get; } = new InMemoryApprovalBroker();
 
     /// <summary>Starts the listeners and the policy file watcher (when the policy is a file).</summary>
     public void Start()

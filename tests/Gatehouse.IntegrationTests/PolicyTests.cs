@@ -134,18 +134,31 @@ public sealed class PolicyTests(PostgresFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Psql_allowed_statements_run_and_a_require_approval_rule_refuses_until_approvals_exist()
+    public async Task Psql_allowed_statements_run_and_a_require_approval_rule_holds_the_statement_until_a_decision()
     {
         var ledger = "ledger_" + _table;
         await Direct.ExecuteAsync(Server, $"CREATE TABLE {ledger} (id int)");
         try
         {
-            var result = await Psql($"""
+            var psql = Psql($"""
                 INSERT INTO {_table} VALUES (3, 'three');
                 UPDATE {_table} SET v = 'uno' WHERE id = 1;
                 SELECT string_agg(v, ',' ORDER BY id) FROM {_table};
                 INSERT INTO {ledger} VALUES (1);
                 """);
+
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+            Gatehouse.Policy.Approvals.ApprovalRecord? held = null;
+            while (held is null && DateTime.UtcNow < deadline)
+            {
+                held = _gateway.Server.Approvals.List().FirstOrDefault(r => r.Request.Statement.Contains(ledger, StringComparison.Ordinal));
+                await Task.Delay(50);
+            }
+
+            Assert.NotNull(held);
+            Assert.Equal("ledger-needs-approval", held.Request.Rule);
+            _gateway.Server.Approvals.Decide(held.Request.Id, "bob", approve: false);
+            var result = await psql;
 
             Assert.Contains("uno,two,three", result.Stdout, StringComparison.Ordinal);
             Assert.Contains("ledger-needs-approval", result.Stderr, StringComparison.Ordinal);

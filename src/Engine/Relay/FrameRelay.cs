@@ -61,6 +61,7 @@ public static class FrameRelay
         var session = state.Session;
         byte[]? assembly = null;
         int assemblyLength = 0, assembled = 0;
+        bool holding = false;
         try
         {
             while (true)
@@ -82,20 +83,29 @@ public static class FrameRelay
                         return new RelayOutcome(from, PumpStop.Cancelled);
                     }
 
-                    // A wake-up: a drain request or a message to inject.
+                    // A wake-up: a drain request, a message to inject, or a held frame's decision.
                     var wake = handler.OnWake(output);
                     if (wake == FrameAction.Stop)
                     {
+                        input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
                         return new RelayOutcome(from, PumpStop.HandlerStopped);
                     }
 
-                    if (!await FlushAsync(output).ConfigureAwait(false))
+                    if (!holding)
                     {
-                        return new RelayOutcome(from, PumpStop.OutputClosed);
+                        input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+                        if (!await FlushAsync(output).ConfigureAwait(false))
+                        {
+                            return new RelayOutcome(from, PumpStop.OutputClosed);
+                        }
+
+                        continue;
                     }
 
-                    continue;
+                    // Offer the held frame again, with what the wake wrote flushed ahead of it below.
                 }
+
+                holding = false;
 
                 var buffer = result.Buffer;
                 long received = buffer.Length;
@@ -115,8 +125,11 @@ public static class FrameRelay
                         {
                             var frame = new ReadOnlySequence<byte>(assembly, 0, assemblyLength);
                             stop = Dispatch(ref handler, frame, output, ref wrote);
-                            ArrayPool<byte>.Shared.Return(assembly);
-                            assembly = null;
+                            if (stop != PumpStop.Held)
+                            {
+                                ArrayPool<byte>.Shared.Return(assembly);
+                                assembly = null;
+                            }
                         }
                     }
 
@@ -156,6 +169,13 @@ public static class FrameRelay
 
                 session.MarkActivity();
 
+                if (stop == PumpStop.Held)
+                {
+                    // Wait for a wake or more bytes; the held frame (in the pipe, or assembled) is offered again then.
+                    holding = true;
+                    stop = null;
+                }
+
                 if (wrote && !await FlushAsync(output).ConfigureAwait(false))
                 {
                     return new RelayOutcome(from, stop ?? PumpStop.OutputClosed);
@@ -168,7 +188,8 @@ public static class FrameRelay
 
                 if (result.IsCompleted)
                 {
-                    return new RelayOutcome(from, buffer.IsEmpty && assembly is null ? PumpStop.PeerClosed : PumpStop.PeerClosedMidFrame);
+                    // A client that leaves while a frame of it is held did not leave mid-frame: it gave up waiting.
+                    return new RelayOutcome(from, (buffer.IsEmpty && assembly is null) || holding ? PumpStop.PeerClosed : PumpStop.PeerClosedMidFrame);
                 }
             }
         }
@@ -184,7 +205,8 @@ public static class FrameRelay
     /// <summary>
     /// The synchronous heart of a pump: slices every complete frame at the start of <paramref name="buffer"/>,
     /// checks its declared length against the limit before anything else, and dispatches it. Advances
-    /// <paramref name="buffer"/> past what it consumed. Returns why the direction must stop, or null when the
+    /// <paramref name="buffer"/> past what it consumed. Returns <see cref="PumpStop.Held"/> with the held frame left at
+    /// the start of <paramref name="buffer"/>, or why the direction must stop, or null when the
     /// buffer holds no further complete frame; <paramref name="incompleteLength"/> is then the declared length of
     /// the incomplete frame at its start (0 when not even its header is there).
     /// </summary>
@@ -215,6 +237,11 @@ public static class FrameRelay
             }
 
             var stop = Dispatch(ref handler, buffer.Slice(0, length), output, ref wrote);
+            if (stop == PumpStop.Held)
+            {
+                return stop; // the held frame stays at the start of the buffer
+            }
+
             buffer = buffer.Slice(length);
             if (stop is not null)
             {
@@ -241,6 +268,8 @@ public static class FrameRelay
                 Copy(frame, output);
                 wrote = true;
                 return PumpStop.HandlerStopped;
+            case FrameAction.Hold:
+                return PumpStop.Held;
             default:
                 return PumpStop.HandlerStopped;
         }

@@ -14,6 +14,13 @@ public enum FrameAction : byte
     ForwardThenStop,
     /// <summary>Stop this direction now; the handler has recorded why on the session.</summary>
     Stop,
+
+    /// <summary>
+    /// Leave this frame, and everything after it, unconsumed: the direction waits (what was written before it is
+    /// flushed) until it is woken (<see cref="RelayWaker"/>) or more bytes arrive, then offers the same frame
+    /// again. A statement waiting for approval is held this way; messages pipelined behind it stay behind it.
+    /// </summary>
+    Hold,
 }
 
 /// <summary>
@@ -38,8 +45,9 @@ public interface IRelayHandler
     FrameAction OnFrame(in ReadOnlySequence<byte> frame, PipeWriter output);
 
     /// <summary>
-    /// Called when the relay was woken without input (a drain, an injected message); returns
-    /// <see cref="FrameAction.Handled"/> to go on reading or <see cref="FrameAction.Stop"/> to end.
+    /// Called when the relay was woken without input (a drain, an injected message, a held frame's decision);
+    /// returns <see cref="FrameAction.Handled"/> to go on (a held frame is then offered again) or
+    /// <see cref="FrameAction.Stop"/> to end.
     /// </summary>
     FrameAction OnWake(PipeWriter output);
 

@@ -19,6 +19,12 @@ public enum PumpStop : byte
     Cancelled,
     /// <summary>A socket or TLS error.</summary>
     TransportError,
+
+    /// <summary>
+    /// Not an outcome: the handler holds a frame (<see cref="FrameAction.Hold"/>), so frame processing pauses at it.
+    /// <see cref="FrameRelay.ProcessFrames"/> returns it to its caller; a pump never ends with it.
+    /// </summary>
+    Held,
 }
 
 /// <summary>How a relay ended: which direction stopped first, and why.</summary>

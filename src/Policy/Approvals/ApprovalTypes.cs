@@ -83,6 +83,9 @@ public sealed class ApprovalTicket(ApprovalRequest request)
 
     public string? Reason { get; private set; }
 
+    /// <summary>When the ticket left Pending.</summary>
+    public DateTimeOffset? DecidedAt { get; private set; }
+
     /// <summary>Registers the callback; if the ticket is already decided it runs at once.</summary>
     public void OnDecided(Action callback)
     {
@@ -110,6 +113,7 @@ public sealed class ApprovalTicket(ApprovalRequest request)
 
             DecidedBy = decidedBy;
             Reason = reason;
+            DecidedAt = DateTimeOffset.UtcNow;
             Volatile.Write(ref _state, (int)state);
         }
 

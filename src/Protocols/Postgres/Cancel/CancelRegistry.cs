@@ -4,7 +4,11 @@ using System.Security.Cryptography;
 namespace Gatehouse.Protocols.Postgres.Cancel;
 
 /// <summary>Where a cancel request for one session must go, with the upstream's own keys.</summary>
-internal sealed record CancelTarget(PgConnectionTarget Connection, int UpstreamProcessId, int UpstreamSecretKey);
+internal sealed record CancelTarget(PgConnectionTarget Connection, int UpstreamProcessId, int UpstreamSecretKey)
+{
+    /// <summary>Runs when a valid CancelRequest for the session arrives, before it is forwarded upstream.</summary>
+    public Action? Cancelled { get; set; }
+}
 
 /// <summary>
 /// Maps the BackendKeyData the gateway gave each client to that session's upstream keys. Clients never see the

@@ -4,6 +4,7 @@ using System.IO.Pipelines;
 using System.Security.Cryptography;
 using System.Text;
 using Gatehouse.Engine.Relay;
+using Gatehouse.Policy.Approvals;
 using Gatehouse.Policy.Rules;
 using Gatehouse.Policy.Sql;
 using Gatehouse.Protocols.Postgres.Relay;
@@ -54,6 +55,10 @@ internal sealed class PgPolicyGate
     private static readonly PolicyRuleInfo UnknownStatement = Builtin("unknown-statement",
         "the prepared statement was not prepared through this gateway's protocol");
 
+    /// <summary>The client cancelled a statement while it waited for approval (answered with 57014, not 42501).</summary>
+    private static readonly PolicyRuleInfo CancelledWhileHeld = new("cancelled", "the client cancelled the statement while it waited for approval",
+        "canceling statement due to user request (it was waiting for approval and did not run)"u8.ToArray());
+
     private static readonly PolicyRuleInfo TooManyStatements = Builtin("statement-limit",
         $"the session holds too many prepared statements (at most {MaxNamedStatements}, {MaxStatementBytes / (1024 * 1024)} MiB)");
 
@@ -84,8 +89,19 @@ internal sealed class PgPolicyGate
     // (ParameterStatus) only just before ReadyForQuery, so only then are the tracked lexing settings certain.
     private bool _idle = true;
 
-    public PgPolicyGate(PolicyStore store, SessionPolicy policy, string identity, IReadOnlyCollection<string> groups, string connection, PgRelayState state)
+    private readonly IApprovalBroker? _approvals;
+    private readonly RelayWaker? _waker;
+    private readonly TimeSpan _approvalTimeout;
+
+    // The statement waiting for approval (its frame stays unconsumed in the client pipe), or null.
+    private ApprovalTicket? _held;
+
+    public PgPolicyGate(PolicyStore store, SessionPolicy policy, string identity, IReadOnlyCollection<string> groups, string connection, PgRelayState state,
+        IApprovalBroker? approvals = null, RelayWaker? waker = null, TimeSpan? approvalTimeout = null)
     {
+        _approvals = approvals;
+        _waker = waker;
+        _approvalTimeout = approvalTimeout ?? TimeSpan.FromMinutes(15);
         _store = store;
         _policy = policy;
         _identity = identity;
@@ -111,7 +127,14 @@ internal sealed class PgPolicyGate
     /// <summary>Query: the whole text is decided before any of it runs.</summary>
     public FrameAction OnQuery(in ReadOnlySequence<byte> body, PipeWriter toServer)
     {
-        var verdict = DecideText(CString(body, 0), out _);
+        using var text = CString(body, 0);
+        var verdict = DecideText(text, out _);
+        if (verdict.Action == PolicyAction.RequireApproval
+            && Hold(ref verdict, _held is null ? Encoding.UTF8.GetString(text.Span) : "", default) is { } hold)
+        {
+            return hold;
+        }
+
         lock (_lock)
         {
             return Send(PgRequestKind.Query, verdict, _deniedQuery, toServer);
@@ -123,6 +146,11 @@ internal sealed class PgPolicyGate
     {
         var policy = CurrentPolicy();
         var verdict = policy is null ? new PgVerdict(PolicyAction.Deny, NoBinding) : From(policy, policy.DecideFunctionCall());
+        if (verdict.Action == PolicyAction.RequireApproval && Hold(ref verdict, "(a FunctionCall message: a function called by OID)", default) is { } hold)
+        {
+            return hold;
+        }
+
         lock (_lock)
         {
             // The substitute is a Query: like a FunctionCall it is answered by an ErrorResponse and ReadyForQuery.
@@ -135,6 +163,13 @@ internal sealed class PgPolicyGate
         using var name = CString(body, 0);
         using var text = CString(body, name.Length + 1);
         var verdict = DecideText(text, out var mode);
+        var decided = verdict;
+        if (verdict.Action == PolicyAction.RequireApproval && _approvals is not null)
+        {
+            // Preparing runs nothing: the statement is held where it would run, at Bind, with its parameters.
+            verdict = PgVerdict.Allowed;
+        }
+
         lock (_lock)
         {
             var statement = verdict.IsAllowed ? _statements.Find(name.Span) : null;
@@ -153,7 +188,7 @@ internal sealed class PgPolicyGate
             statement.PendingParses++;
             var stored = RentText();
             stored.Set(text.Span, mode);
-            stored.Verdict = verdict;
+            stored.Verdict = decided; // the Bind holds it if it requires approval
             stored.PolicyVersion = _policy!.Snapshot.Version;
             _storedBytes += text.Length;
             Enqueue(new PgRequest { Kind = PgRequestKind.Parse, Statement = statement, Text = stored });
@@ -167,9 +202,11 @@ internal sealed class PgPolicyGate
         using var portal = CString(body, 0);
         using var name = CString(body, portal.Length + 1);
         var policy = CurrentPolicy();
+        string? heldText = null;
+        PgVerdict verdict;
+        PgStatementText? latest = null;
         lock (_lock)
         {
-            PgVerdict verdict;
             var statement = _statements.Find(name.Span);
             if (policy is null)
             {
@@ -182,18 +219,132 @@ internal sealed class PgPolicyGate
             else
             {
                 verdict = statement.Confirmed is { } confirmed ? Decide(policy, confirmed) : PgVerdict.Allowed;
+                latest = statement.Confirmed;
                 for (int i = 0; statement.PendingParses > 0 && i < _inFlight.Count; i++)
                 {
                     ref var request = ref _inFlight[i];
                     if (request.Kind == PgRequestKind.Parse && request.Statement == statement)
                     {
                         verdict = PgVerdict.Strictest(verdict, Decide(policy, request.Text!));
+                        latest = request.Text;
                     }
                 }
             }
 
+            if (verdict.Action != PolicyAction.RequireApproval)
+            {
+                return Send(PgRequestKind.Bind, verdict, _deniedBind, toServer);
+            }
+
+            // Copied under the lock: the server direction may return the text's buffer to the pool.
+            heldText = _held is null && latest is not null ? Encoding.UTF8.GetString(latest.Span) : "";
+        }
+
+        // Outside the lock: submitting announces the request (log, store, webhook).
+        if (Hold(ref verdict, heldText, body) is { } hold)
+        {
+            return hold;
+        }
+
+        lock (_lock)
+        {
             return Send(PgRequestKind.Bind, verdict, _deniedBind, toServer);
         }
+    }
+
+    /// <summary>
+    /// A statement that requires approval: the first time, submits it and holds the frame; when the frame is
+    /// offered again, returns Hold while the request is pending, or turns it into a verdict: allowed once when
+    /// approved (the frame is then forwarded, exactly once), refused when denied, expired or withdrawn. Null means
+    /// "go on with <paramref name="verdict"/>". Without approvals configured the statement is refused as it is.
+    /// </summary>
+    private FrameAction? Hold(ref PgVerdict verdict, string statement, in ReadOnlySequence<byte> bind)
+    {
+        if (_approvals is null || _waker is null)
+        {
+            return null;
+        }
+
+        var ticket = _held;
+        if (ticket is null)
+        {
+            var policy = _policy!;
+            var now = DateTimeOffset.UtcNow;
+            var request = new ApprovalRequest(
+                "ap_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(5)), _identity, _connection, _state.Session.Id, policy.Role,
+                verdict.Rule!.Name, Describe(statement, bind), now, now + _approvalTimeout);
+            ticket = _approvals.Submit(request);
+            _held = ticket;
+            PgProtocolLog.StatementHeld(_state.Session.Logger, _state.Session.Id, _identity, _connection, request.Id, request.Rule);
+            ticket.OnDecided(_waker.WakeClientToServer);
+        }
+
+        switch (ticket.State)
+        {
+            case ApprovalState.Pending:
+                return FrameAction.Hold;
+            case ApprovalState.Approved:
+                _held = null;
+                verdict = PgVerdict.Allowed;
+                return null;
+            default:
+                _held = null;
+                verdict = new PgVerdict(PolicyAction.Deny, ticket.State switch
+                {
+                    ApprovalState.Withdrawn => CancelledWhileHeld,
+                    ApprovalState.Expired => Builtin(verdict.Rule!.Name, $"no one approved the statement in time (request {ticket.Request.Id})"),
+                    _ => Builtin(verdict.Rule!.Name, $"{ticket.DecidedBy ?? "an approver"} denied the statement (request {ticket.Request.Id})"
+                                                   + (ticket.Reason is { Length: > 0 } reason ? ": " + reason : "")),
+                });
+                return null;
+        }
+    }
+
+    /// <summary>The client cancelled (CancelRequest): a statement waiting for approval is withdrawn and answered 57014.</summary>
+    public void CancelHeld() => _held?.Withdraw();
+
+    /// <summary>What the approver sees: the statement text and, for a Bind, its parameter values.</summary>
+    private static string Describe(string statement, in ReadOnlySequence<byte> bind)
+    {
+        var text = new StringBuilder(statement);
+        if (bind.IsEmpty)
+        {
+            return text.ToString();
+        }
+
+        var reader = new SequenceReader<byte>(bind);
+        reader.TryAdvanceTo(0);
+        reader.TryAdvanceTo(0);
+        reader.TryReadBigEndian(out short formatCount);
+        Span<short> formats = stackalloc short[Math.Min((int)formatCount, 64)];
+        for (int i = 0; i < formatCount; i++)
+        {
+            reader.TryReadBigEndian(out short format);
+            if (i < formats.Length)
+            {
+                formats[i] = format;
+            }
+        }
+
+        reader.TryReadBigEndian(out short parameterCount);
+        for (int i = 0; i < parameterCount; i++)
+        {
+            reader.TryReadBigEndian(out int length);
+            short format = formatCount == 0 ? (short)0 : formats[Math.Min(formatCount == 1 ? 0 : i, formats.Length - 1)];
+            text.Append(i == 0 ? "\n-- parameters: " : ", ").Append('$').Append(i + 1).Append(" = ");
+            if (length < 0)
+            {
+                text.Append("NULL");
+                continue;
+            }
+
+            var value = reader.UnreadSequence.Slice(0, length);
+            text.Append(format == 0 ? "'" + Encoding.UTF8.GetString(value).Replace("'", "''", StringComparison.Ordinal) + "'"
+                                    : "(binary) " + Convert.ToHexString(value.ToArray()));
+            reader.Advance(length);
+        }
+
+        return text.ToString();
     }
 
     /// <summary>Close: a statement leaves the table only when the server confirms it closed.</summary>
@@ -461,7 +612,7 @@ internal sealed class PgPolicyGate
     }
 
     private static void WritePolicyError(PipeWriter toClient, PolicyRuleInfo rule) =>
-        PgWriter.WriteError(toClient, "ERROR"u8, "42501"u8, rule.Message);
+        PgWriter.WriteError(toClient, "ERROR"u8, ReferenceEquals(rule, CancelledWhileHeld) ? "57014"u8 : "42501"u8, rule.Message);
 
     // ---- Deciding --------------------------------------------------------------------------------------------
 
@@ -569,6 +720,7 @@ internal sealed class PgPolicyGate
     /// <summary>Returns every pooled buffer; the session is over.</summary>
     public void Dispose()
     {
+        _held?.Withdraw();
         lock (_lock)
         {
             while (_inFlight.Count > 0)
