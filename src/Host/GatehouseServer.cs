@@ -1,7 +1,9 @@
 using Gatehouse.Engine;
+using Gatehouse.Host.Admin;
 using Gatehouse.Host.Config;
 using Gatehouse.Host.Policy;
-using Gatehouse.Policy.Approvals;
+using Gatehouse.Host.State;
+using Gatehouse.Policy.Access;
 using Gatehouse.Policy.Rules;
 using Gatehouse.Protocols.Postgres;
 using Microsoft.Extensions.Logging;
@@ -10,18 +12,28 @@ namespace Gatehouse.Host;
 
 /// <summary>
 /// Wires a validated config into a running gateway: one engine, one protocol per listener, the live statement
-/// policy and its file watcher. Tests and the command line both start the gateway through here.
+/// policy and its file watcher, the state store with the access service (just-in-time grants), the approval
+/// broker (held statements) and the admin API. Tests and the command line both start the gateway through here.
 /// </summary>
 public sealed class GatehouseServer : IAsyncDisposable
 {
     private readonly List<PgProtocol> _postgres = [];
     private readonly PolicyReloader? _reloader;
     private readonly ILogger _policyLogger;
+    private readonly ILogger _stateLogger;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly SqliteStateStore _store;
+    private readonly AuditWriter _audit;
+    private readonly WebhookAnnouncer _announcer;
+    private readonly SessionAuditor _sessionAuditor;
+    private AdminEndpoint? _admin;
 
     public GatehouseServer(GatehouseConfig config, ILoggerFactory loggerFactory)
     {
         Config = config;
+        _loggerFactory = loggerFactory;
         _policyLogger = loggerFactory.CreateLogger("Gatehouse.Policy");
+        _stateLogger = loggerFactory.CreateLogger("Gatehouse.State");
         Policy = new PolicyStore(config.Policy);
         if (config.PolicyFile is not null)
         {
@@ -29,12 +41,26 @@ public sealed class GatehouseServer : IAsyncDisposable
         }
 
         Gateway = new Gateway(config.Limits, loggerFactory);
+
+        // State: opened (and migrated) at start; the services below only use it from then on.
+        _store = new SqliteStateStore(config.State.Path);
+        _audit = new AuditWriter(_store, _stateLogger);
+        _announcer = new WebhookAnnouncer(config.Approvals.Webhook, _stateLogger);
+        Access = new AccessService(_store, Policy, Gateway.Sessions, _audit,
+            new AccessOptions(config.Approvals.AllowSelfApproval, config.Approvals.AccessRequestTimeout), _stateLogger, _announcer,
+            isKnownConnection: config.Postgres.Connections.ContainsKey);
+        Policy.Grants = Access;
+        Policy.GroupMemory = Access;
+        Approvals = new StoredApprovalBroker(_store, _audit, _stateLogger, config.Approvals.StatementTimeout, config.Approvals.AllowSelfApproval,
+            _announcer);
+        _sessionAuditor = new SessionAuditor(Gateway.Sessions, _audit, _store.Instance);
+
         var cancels = new PgCancelKeys();
         foreach (var listener in config.Listeners)
         {
-            var protocol = new PgProtocol(listener.Postgres, config.Postgres, cancels, Policy, Approvals);
+            var protocol = new PgProtocol(listener.Postgres, config.Postgres, cancels, Policy, Approvals, _audit, config.Approvals.StatementTimeout);
             _postgres.Add(protocol);
-            Gateway.AddListener(listener.Name, listener.EndPoint, protocol);
+            Gateway.AddListener(listener.Name, listener.EndPoint, _sessionAuditor.Wrap(protocol));
         }
     }
 
@@ -45,11 +71,33 @@ public sealed class GatehouseServer : IAsyncDisposable
     /// <summary>The live statement policy: the config's snapshot at first, swapped by every valid reload of the policy file.</summary>
     public PolicyStore Policy { get; }
 
-    /// <summary>Where statements that require approval wait (in memory until the state store holds them).</summary>
-    public IApprovalBroker Approvals { get; } = new InMemoryApprovalBroker();
+    /// <summary>The state store (<c>state.path</c>): open once <see cref="Start"/> returned.</summary>
+    public IStateStore Store => _store;
 
-    /// <summary>Starts the listeners and the policy file watcher (when the policy is a file).</summary>
-    public void Start()
+    /// <summary>Where audit events go (relay-side code records statement and login events here; never blocks).</summary>
+    public AuditWriter Audit => _audit;
+
+    /// <summary>Just-in-time grants: requests, decisions, revocation, and the live-grant check logins make.</summary>
+    public AccessService Access { get; }
+
+    /// <summary>Where statements that require approval wait; persisted in the state store.</summary>
+    public StoredApprovalBroker Approvals { get; }
+
+    /// <summary>The admin API's bound address (port 0 resolved) once started; null when <c>admin</c> is not configured.</summary>
+    public System.Net.IPEndPoint? AdminEndPoint => _admin?.EndPoint;
+
+    /// <summary>The admin API's base URL once started; null when it is not configured.</summary>
+    public Uri? AdminUrl => _admin?.Url;
+
+    /// <summary>
+    /// Starts everything: state store (migrations), grants, approvals, admin API, listeners, policy file watcher.
+    /// Throws <see cref="StateStoreException"/> when the state store cannot be used, <see cref="InvalidOperationException"/>
+    /// for an unusable admin token, and socket or I/O exceptions when an address is taken.
+    /// </summary>
+    public void Start() => StartAsync().GetAwaiter().GetResult();
+
+    /// <inheritdoc cref="Start"/>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         foreach (var warning in Config.Warnings)
         {
@@ -66,6 +114,20 @@ public sealed class GatehouseServer : IAsyncDisposable
             PolicyLog.Loaded(_policyLogger, policy.Source, policy.Version, policy.Roles.Count, policy.BindingCount);
         }
 
+        await _store.OpenAsync(cancellationToken).ConfigureAwait(false);
+        StateLog.Opened(_stateLogger, _store.Path, _store.SchemaVersion);
+        _audit.Start();
+        _announcer.Start();
+        await Access.StartAsync(cancellationToken).ConfigureAwait(false);
+        await Approvals.StartAsync(cancellationToken).ConfigureAwait(false);
+        if (Config.Admin is { } adminConfig)
+        {
+            var admin = new AdminEndpoint(adminConfig, _loggerFactory, Access, Approvals, Gateway, Policy, _store, _store.SchemaVersion);
+            _admin = admin;
+            await admin.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        _sessionAuditor.Start();
         Gateway.Start();
         _reloader?.Start();
     }
@@ -77,8 +139,13 @@ public sealed class GatehouseServer : IAsyncDisposable
     /// </summary>
     public Task<bool> ReloadPolicyAsync() => _reloader?.ReloadAsync() ?? Task.FromResult(false);
 
+    /// <summary>Drains the gateway (the admin API stays up meanwhile: a held statement may still be approved).</summary>
     public Task StopAsync() => Gateway.StopAsync();
 
+    /// <summary>
+    /// Stops in order: policy watcher, gateway (drain), admin API, approvals and grants (their pending writes),
+    /// session auditing, the announcer, the audit writer (flushes), and last the state store.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         if (_reloader is not null)
@@ -87,6 +154,17 @@ public sealed class GatehouseServer : IAsyncDisposable
         }
 
         await Gateway.DisposeAsync().ConfigureAwait(false);
+        if (_admin is not null)
+        {
+            await _admin.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await Approvals.DisposeAsync().ConfigureAwait(false);
+        await Access.DisposeAsync().ConfigureAwait(false);
+        await _sessionAuditor.DisposeAsync().ConfigureAwait(false);
+        await _announcer.DisposeAsync().ConfigureAwait(false);
+        await _audit.DisposeAsync().ConfigureAwait(false);
+        await _store.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>The logger factory the host uses: console, text or JSON lines, at the configured level.</summary>

@@ -62,7 +62,10 @@ public static class Program
         hash.SetAction(parse => HashSecret(parse.GetValue(iterations)));
         var secret = new Command("secret", "Agent secrets") { hash };
 
-        return new RootCommand("Gatehouse: an identity-aware access gateway for PostgreSQL") { run, check, secret };
+        return new RootCommand("Gatehouse: an identity-aware access gateway for PostgreSQL")
+        {
+            run, check, secret, Cli.AdminCommands.Access(), Cli.AdminCommands.Approvals(),
+        };
     }
 
     private static async Task<int> RunAsync(FileInfo file)
@@ -82,11 +85,22 @@ public static class Program
         await using var server = new GatehouseServer(config, loggerFactory);
         try
         {
-            server.Start();
+            await server.StartAsync().ConfigureAwait(false);
         }
-        catch (System.Net.Sockets.SocketException ex)
+        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException)
         {
             await Console.Error.WriteLineAsync($"gatehouse: cannot listen: {ex.Message}").ConfigureAwait(false);
+            return 1;
+        }
+        catch (State.StateStoreException ex)
+        {
+            await Console.Error.WriteLineAsync($"gatehouse: {ex.Message}").ConfigureAwait(false);
+            return 1;
+        }
+        catch (InvalidOperationException ex)
+        {
+            // An unusable admin token (unset variable, too short).
+            await Console.Error.WriteLineAsync($"gatehouse: {ex.Message}").ConfigureAwait(false);
             return 1;
         }
 
@@ -119,6 +133,10 @@ public static class Program
             Console.WriteLine(config.PolicyFile is null
                 ? "policy: unrestricted (every statement is relayed unchecked)"
                 : $"policy {config.PolicyFile}: OK ({config.Policy.Roles.Count} role(s), {config.Policy.BindingCount} binding(s))");
+            Console.WriteLine($"state: {config.State.Path}");
+            Console.WriteLine(config.Admin is { } admin
+                ? $"admin API: {admin.BaseUrl()} (token from {admin.Token})"
+                : "admin API: off (no admin section)");
             return 0;
         }
         catch (ConfigException ex)

@@ -12,6 +12,8 @@ public sealed class Session : IDisposable
     private readonly CancellationTokenSource _abort = new();
     private readonly CancellationTokenSource _drain = new();
     private long _lastActivity;
+    private long _credentialExpiresTicks;
+    private long _credentialDeadlineTicks;
     private int _endReason;
     private int _stage;
 
@@ -52,6 +54,19 @@ public sealed class Session : IDisposable
 
     public SessionStage Stage => (SessionStage)Volatile.Read(ref _stage);
 
+    /// <summary>When the credential the session logged in with expires (an access token's <c>exp</c>); null for static secrets.</summary>
+    public DateTimeOffset? CredentialExpiresAt
+    {
+        get
+        {
+            long ticks = Volatile.Read(ref _credentialExpiresTicks);
+            return ticks == 0 ? null : new DateTimeOffset(ticks, TimeSpan.Zero);
+        }
+    }
+
+    /// <summary>UTC ticks after which the registry's heartbeat ends the session; 0 for none.</summary>
+    internal long CredentialDeadlineTicks => Volatile.Read(ref _credentialDeadlineTicks);
+
     public SessionEndReason EndReason => (SessionEndReason)Volatile.Read(ref _endReason);
 
     /// <summary>A short, secret-free explanation of the end (logged).</summary>
@@ -86,6 +101,18 @@ public sealed class Session : IDisposable
             }
         }
         while (Interlocked.CompareExchange(ref _stage, next, current) != current);
+    }
+
+    /// <summary>
+    /// Ends the session (<see cref="SessionEndReason.CredentialExpired"/>) once its credential has expired: at
+    /// <paramref name="expiresAt"/> plus <paramref name="grace"/> (the clock skew the login was checked with), enforced
+    /// by the registry's heartbeat within a second.
+    /// </summary>
+    public void SetCredentialExpiry(DateTimeOffset expiresAt, TimeSpan grace = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(grace, TimeSpan.Zero);
+        Volatile.Write(ref _credentialExpiresTicks, expiresAt.UtcTicks);
+        Volatile.Write(ref _credentialDeadlineTicks, (expiresAt + grace).UtcTicks);
     }
 
     /// <summary>Records why the session ends. The first reason wins; later ones are consequences.</summary>

@@ -41,6 +41,8 @@ public enum SessionEndReason : byte
     Killed,
     /// <summary>A bug: an exception escaped the protocol code. Logged with its stack trace.</summary>
     InternalError,
+    /// <summary>The credential the session logged in with (an access token) expired while the session was open.</summary>
+    CredentialExpired,
 }
 
 /// <summary>Which side of a session a fault came from: errors are data and name the failing side.</summary>

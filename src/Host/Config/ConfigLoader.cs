@@ -17,7 +17,7 @@ namespace Gatehouse.Host.Config;
 /// position; a config with any error is refused whole (a bad first load stops start-up).
 /// The format is documented in docs/configuration.md.
 /// </summary>
-public static class ConfigLoader
+public static partial class ConfigLoader
 {
     public static GatehouseConfig LoadFile(string path)
     {
@@ -46,16 +46,26 @@ public static class ConfigLoader
             throw new ConfigException(yaml.Errors);
         }
 
-        yaml.CheckKeys(root, "the config", "listeners", "connections", "identities", "limits", "logging", "policy");
+        yaml.CheckKeys(root, "the config", "listeners", "connections", "identities", "limits", "logging", "policy", "identity_providers", "state", "admin", "approvals");
         var limits = ReadLimits(yaml, root);
         var logging = ReadLogging(yaml, root);
         var connections = ReadConnections(yaml, root);
         var identities = ReadIdentities(yaml, root, connections);
         var listeners = ReadListeners(yaml, root, baseDirectory);
+        var state = ReadState(yaml, root, baseDirectory);
+        var admin = ReadAdmin(yaml, root, baseDirectory);
+        var approvals = ReadApprovals(yaml, root);
+        var providers = new IdentityProviderSet(IdentityProviderReader.Read(yaml, root, baseDirectory, connections.ContainsKey));
         var directory = new IdentityDirectory(identities);
         var warnings = new List<ConfigError>();
-        var (policy, policyFile, stamp) = ReadPolicy(yaml, root, baseDirectory, new PolicyCompileContext(
-            identity => directory.TryGet(identity, out _), connections.ContainsKey), warnings);
+        var (policy, policyFile, stamp) = ReadPolicy(yaml, root, baseDirectory, GatehouseConfig.CompileContext(directory, providers, connections.ContainsKey),
+            warnings);
+        if (providers.Count > 0 && !listeners.Any(l => l.Postgres.PasswordMethod == PasswordMethod.Cleartext))
+        {
+            var node = yaml.Get(root, "identity_providers");
+            warnings.Add(new ConfigError(yaml.File, node?.Start.Line ?? 0, node?.Start.Column ?? 0,
+                "identity providers are configured, but no listener has password_method: cleartext, the only way to present a token"));
+        }
 
         if (listeners.Count == 0 && yaml.Errors.Count == 0)
         {
@@ -67,8 +77,8 @@ public static class ConfigLoader
             throw new ConfigException(yaml.Errors);
         }
 
-        var snapshot = new PgConfigSnapshot(connections.Values.Select(c => c.Target), directory);
-        return new GatehouseConfig(listeners, snapshot, limits, logging, policy!, policyFile) { PolicyStamp = stamp, Warnings = warnings };
+        var snapshot = new PgConfigSnapshot(connections.Values.Select(c => c.Target), directory) { IdentityProviders = providers };
+        return new GatehouseConfig(listeners, snapshot, limits, logging, policy!, policyFile) { PolicyStamp = stamp, Warnings = warnings, State = state, Admin = admin, Approvals = approvals };
     }
 
     /// <summary>

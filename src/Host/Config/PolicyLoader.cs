@@ -45,7 +45,8 @@ public static class PolicyLoader
     private static readonly string[] TopKeys = ["unknown_statements", "rules", "roles", "bindings"];
     private static readonly string[] RoleKeys = ["allow", "rules"];
     private static readonly string[] RuleKeys = ["name", "description", "classes", "shapes", "copy", "tables", "functions", "action"];
-    private static readonly string[] BindingKeys = ["identities", "groups", "connections", "role"];
+    private static readonly string[] BindingKeys = ["identities", "groups", "connections", "role", "access", "max_duration", "auto_approve"];
+    private static readonly string[] AutoApproveKeys = ["groups", "max_duration"];
 
     /// <summary>Reads and compiles the file at <paramref name="path"/> (named as given in errors).</summary>
     public static PolicyLoadResult LoadFile(string path, PolicyCompileContext context)
@@ -168,6 +169,9 @@ public static class PolicyLoader
                 Identities = List(yaml, map, "identities", where),
                 Groups = List(yaml, map, "groups", where),
                 Connections = List(yaml, map, "connections", where),
+                Access = Optional(yaml, map, "access", where),
+                MaxDuration = Optional(yaml, map, "max_duration", where),
+                AutoApprove = AutoApprove(yaml, map, where),
             });
         }
 
@@ -178,6 +182,27 @@ public static class PolicyLoader
             Rules = rules,
             Roles = roles,
             Bindings = bindings,
+        };
+    }
+
+    private static PolicyValue? Optional(YamlReader yaml, YamlMappingNode map, string key, string where) =>
+        yaml.Get(map, key) is { } node ? Scalar(yaml, node, $"'{key}' in {where}") : null;
+
+    /// <summary><c>auto_approve: { groups: [...], max_duration: 1h }</c> of a grant binding.</summary>
+    private static PolicyAutoApproveModel? AutoApprove(YamlReader yaml, YamlMappingNode binding, string where)
+    {
+        var map = yaml.Mapping(binding, "auto_approve", where);
+        if (map is null)
+        {
+            return null;
+        }
+
+        string autoWhere = $"auto_approve of {where}";
+        yaml.CheckKeys(map, autoWhere, AutoApproveKeys);
+        return new PolicyAutoApproveModel(At(yaml, map))
+        {
+            Groups = List(yaml, map, "groups", autoWhere),
+            MaxDuration = Optional(yaml, map, "max_duration", autoWhere),
         };
     }
 

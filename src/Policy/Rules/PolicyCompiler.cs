@@ -163,9 +163,11 @@ public static class PolicyCompiler
             }
 
             var used = new HashSet<string>(StringComparer.Ordinal);
+            var grants = new Dictionary<PolicyBindingModel, GrantTerms?>(ReferenceEqualityComparer.Instance);
             foreach (PolicyBindingModel binding in model.Bindings)
             {
                 CheckBinding(binding, roles.ContainsKey(binding.Role.Text));
+                grants[binding] = CompileAccess(binding);
                 used.Add(binding.Role.Text);
             }
 
@@ -199,7 +201,8 @@ public static class PolicyCompiler
                     anyIdentity,
                     binding.Groups?.Select(g => g.Text).ToFrozenSet(StringComparer.Ordinal),
                     anyConnection ? null : binding.Connections!.Select(c => c.Text).ToFrozenSet(StringComparer.Ordinal),
-                    policies[binding.Role.Text]));
+                    policies[binding.Role.Text],
+                    grants[binding]));
             }
 
             snapshot.Initialize(policies.ToFrozenDictionary(StringComparer.Ordinal), [.. bindings]);
@@ -326,6 +329,91 @@ public static class PolicyCompiler
                     _warnings.Add(new PolicyIssue(connection.Position, $"connection '{connection.Text}' is not defined under 'connections'; this binding never applies there"));
                 }
             }
+        }
+
+        /// <summary>
+        /// <c>access</c>, <c>max_duration</c> and <c>auto_approve</c> of a binding: null for a standing binding,
+        /// the grant terms for <c>access: grant</c>.
+        /// </summary>
+        private GrantTerms? CompileAccess(PolicyBindingModel binding)
+        {
+            bool grant = false;
+            if (binding.Access is { } access)
+            {
+                switch (access.Text)
+                {
+                    case "standing":
+                        break;
+                    case "grant":
+                        grant = true;
+                        break;
+                    default:
+                        Error(access.Position, $"'access' must be standing or grant, not '{access.Text}'");
+                        return null;
+                }
+            }
+
+            if (!grant)
+            {
+                if (binding.MaxDuration is { } stray)
+                {
+                    Error(stray.Position, "'max_duration' applies only to a binding with access: grant");
+                }
+
+                if (binding.AutoApprove is { } strayAuto)
+                {
+                    Error(strayAuto.Position, "'auto_approve' applies only to a binding with access: grant");
+                }
+
+                return null;
+            }
+
+            TimeSpan max = binding.MaxDuration is { } maxValue ? Duration(maxValue, "max_duration") : GrantTerms.DefaultMaxDuration;
+            FrozenSet<string>? autoGroups = null;
+            TimeSpan autoMax = max;
+            if (binding.AutoApprove is { } auto)
+            {
+                if (auto.Groups is null)
+                {
+                    Error(auto.Position, "'auto_approve' needs 'groups': the groups whose members' requests are approved without a person");
+                }
+                else
+                {
+                    NonEmpty(auto.Groups, auto.Position, "auto_approve.groups");
+                    foreach (PolicyValue group in auto.Groups)
+                    {
+                        if (group.Text == "*")
+                        {
+                            Error(group.Position, "'*' is not a group: auto-approving everyone would make the grant a standing binding");
+                        }
+                    }
+
+                    autoGroups = auto.Groups.Select(g => g.Text).ToFrozenSet(StringComparer.Ordinal);
+                }
+
+                if (auto.MaxDuration is { } autoMaxValue)
+                {
+                    autoMax = Duration(autoMaxValue, "auto_approve.max_duration");
+                    if (autoMax > max)
+                    {
+                        Error(autoMaxValue.Position,
+                            $"auto_approve.max_duration ({DurationText.Format(autoMax)}) is longer than the binding's max_duration ({DurationText.Format(max)})");
+                    }
+                }
+            }
+
+            return new GrantTerms(binding.Role.Text, max, autoGroups, autoMax, binding.Position);
+        }
+
+        private TimeSpan Duration(PolicyValue value, string key)
+        {
+            if (DurationText.TryParse(value.Text, out TimeSpan duration) && duration > TimeSpan.Zero)
+            {
+                return duration;
+            }
+
+            Error(value.Position, $"'{key}' must be a positive duration such as 30m, 1h or 8h, not '{value.Text}'");
+            return TimeSpan.Zero;
         }
 
         private void NonEmpty(IReadOnlyList<PolicyValue>? list, PolicyPosition position, string key)

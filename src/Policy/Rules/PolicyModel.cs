@@ -118,6 +118,31 @@ public sealed record PolicyBindingModel(PolicyValue Role, PolicyPosition Positio
     public IReadOnlyList<PolicyValue>? Groups { get; init; }
 
     public IReadOnlyList<PolicyValue>? Connections { get; init; }
+
+    /// <summary>
+    /// <c>standing</c> (default): the binding gives its role whenever it matches. <c>grant</c>: only while the
+    /// identity holds a live just-in-time grant of the role on the connection.
+    /// </summary>
+    public PolicyValue? Access { get; init; }
+
+    /// <summary>For <c>access: grant</c>: the longest grant that may be requested (a duration such as 8h; default 8h).</summary>
+    public PolicyValue? MaxDuration { get; init; }
+
+    /// <summary>For <c>access: grant</c>: requests approved without a person.</summary>
+    public PolicyAutoApproveModel? AutoApprove { get; init; }
+}
+
+/// <summary>
+/// <c>auto_approve</c> of a grant binding: a request from a member of one of <see cref="Groups"/> for at most
+/// <see cref="MaxDuration"/> is approved at once, by the policy.
+/// </summary>
+/// <param name="Position">The <c>auto_approve</c> mapping.</param>
+public sealed record PolicyAutoApproveModel(PolicyPosition Position)
+{
+    public IReadOnlyList<PolicyValue>? Groups { get; init; }
+
+    /// <summary>Default: the binding's <c>max_duration</c>.</summary>
+    public PolicyValue? MaxDuration { get; init; }
 }
 
 /// <summary>A problem found while compiling a policy, at the position of the offending value.</summary>

@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using Gatehouse.Policy.Access;
 
 namespace Gatehouse.Policy.Rules;
 
@@ -42,41 +43,81 @@ public sealed class PolicySnapshot
     /// </summary>
     public static PolicySnapshot Unrestricted { get; } = CreateUnrestricted();
 
+    /// <summary>Whether any binding has <c>access: grant</c>.</summary>
+    public bool HasGrantBindings { get; private set; }
+
     /// <summary>
-    /// The policy of one session: the role the bindings give <paramref name="identity"/> (or one of its
-    /// <paramref name="groups"/>) on <paramref name="connection"/>; null when no binding matches (no access).
+    /// The policy of one session by standing bindings only: the role the first matching binding without
+    /// <c>access: grant</c> gives <paramref name="identity"/> (or one of its <paramref name="groups"/>) on
+    /// <paramref name="connection"/>; null when none matches (no access). Bindings that need a grant are skipped,
+    /// so a caller that does not know about grants fails closed; <see cref="ResolveAccess"/> considers them.
     /// Bindings are tried in order and the first match wins. Without groups this allocates nothing.
     /// </summary>
-    public SessionPolicy? Resolve(string identity, IReadOnlyCollection<string> groups, string connection)
+    public SessionPolicy? Resolve(string identity, IReadOnlyCollection<string> groups, string connection) =>
+        ResolveAccess(identity, groups, connection, grants: null, default).Policy;
+
+    /// <summary>
+    /// The access of one session: bindings are tried in order; a standing binding that matches the identity (or
+    /// one of its groups) and the connection gives its role; a binding with <c>access: grant</c> gives its role
+    /// only when <paramref name="grants"/> says the identity holds a grant of that role on the connection live at
+    /// <paramref name="now"/>, and is otherwise passed over (a later binding may still match). When none gives a
+    /// role, <see cref="AccessResolution.GrantRole"/> names the role of the first grant binding that matched, so
+    /// the client can be told what to request. Without groups and without grant bindings this allocates nothing.
+    /// </summary>
+    /// <param name="grants">Null: no grant is live (grant bindings never match).</param>
+    public AccessResolution ResolveAccess(string identity, IReadOnlyCollection<string> groups, string connection, IGrantCheck? grants,
+        DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(identity);
         ArgumentNullException.ThrowIfNull(groups);
         ArgumentNullException.ThrowIfNull(connection);
         if (_everything is not null)
         {
-            return _everything;
+            return new AccessResolution(_everything, null, null);
         }
 
-        if (groups.Count == 0)
+        string? wanted = null;
+        // Only the bindings that name this identity, or anyone, can match without groups: precomputed, in order.
+        CompiledBinding[] candidates = groups.Count == 0 ? (_byIdentity.TryGetValue(identity, out var named) ? named : _anyIdentity) : _bindings;
+        foreach (CompiledBinding binding in candidates)
         {
-            // Only the bindings that name this identity, or anyone, can match: precomputed per identity, in order.
-            CompiledBinding[] candidates = _byIdentity.TryGetValue(identity, out var named) ? named : _anyIdentity;
-            foreach (CompiledBinding binding in candidates)
+            if (!binding.MatchesConnection(connection) || (groups.Count > 0 && !binding.MatchesIdentity(identity, groups)))
             {
-                if (binding.MatchesConnection(connection))
-                {
-                    return binding.Policy;
-                }
+                continue;
             }
 
-            return null;
+            if (binding.Grant is not { } grant)
+            {
+                return new AccessResolution(binding.Policy, null, null);
+            }
+
+            if (grants is not null && grants.HasLiveGrant(identity, connection, grant.Role, now, out DateTimeOffset end))
+            {
+                return new AccessResolution(binding.Policy, end, null);
+            }
+
+            wanted ??= grant.Role;
         }
 
+        return new AccessResolution(null, null, wanted);
+    }
+
+    /// <summary>
+    /// The terms under which <paramref name="identity"/> (with <paramref name="groups"/>) may request a grant on
+    /// <paramref name="connection"/>: the first binding with <c>access: grant</c> that matches them and gives
+    /// <paramref name="role"/> (any role when null). Null when no grant binding allows the request.
+    /// </summary>
+    public GrantTerms? FindGrantTerms(string identity, IReadOnlyCollection<string> groups, string connection, string? role)
+    {
+        ArgumentNullException.ThrowIfNull(identity);
+        ArgumentNullException.ThrowIfNull(groups);
+        ArgumentNullException.ThrowIfNull(connection);
         foreach (CompiledBinding binding in _bindings)
         {
-            if (binding.MatchesConnection(connection) && binding.MatchesIdentity(identity, groups))
+            if (binding.Grant is { } grant && (role is null || grant.Role == role)
+                && binding.MatchesConnection(connection) && binding.MatchesIdentity(identity, groups))
             {
-                return binding.Policy;
+                return grant;
             }
         }
 
@@ -116,6 +157,7 @@ public sealed class PolicySnapshot
 
         _byIdentity = named.ToFrozenDictionary(p => p.Key, p => p.Value.ToArray(), StringComparer.Ordinal);
         _anyIdentity = Array.FindAll(bindings, b => b.AnyIdentity);
+        HasGrantBindings = Array.Exists(bindings, b => b.Grant is not null);
     }
 
     private static PolicySnapshot CreateUnrestricted()
@@ -126,10 +168,15 @@ public sealed class PolicySnapshot
     }
 }
 
-/// <summary>One binding, compiled: who (identities, groups; null = not stated), where, and the role's policy.</summary>
+/// <summary>
+/// One binding, compiled: who (identities, groups; null = not stated), where, the role's policy, and for
+/// <c>access: grant</c> the grant terms (null: standing).
+/// </summary>
 internal sealed class CompiledBinding(FrozenSet<string>? identities, bool anyIdentity, FrozenSet<string>? groups,
-    FrozenSet<string>? connections, SessionPolicy policy)
+    FrozenSet<string>? connections, SessionPolicy policy, GrantTerms? grant = null)
 {
+    public GrantTerms? Grant { get; } = grant;
+
     public FrozenSet<string>? Identities { get; } = identities;
 
     public bool AnyIdentity { get; } = anyIdentity;

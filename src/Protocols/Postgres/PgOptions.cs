@@ -88,4 +88,10 @@ public sealed class PgConfigSnapshot
     public FrozenDictionary<string, PgConnectionTarget> Connections { get; }
 
     public IdentityDirectory Identities { get; }
+
+    /// <summary>
+    /// The OIDC/JWT providers whose access tokens a cleartext listener accepts as the password; empty when none are
+    /// configured (then every password is checked as a static secret).
+    /// </summary>
+    public IdentityProviderSet IdentityProviders { get; init; } = IdentityProviderSet.Empty;
 }

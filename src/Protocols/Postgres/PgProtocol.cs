@@ -1,5 +1,6 @@
 using Gatehouse.Engine;
 using Gatehouse.Engine.Sessions;
+using Gatehouse.Policy.Access;
 using Gatehouse.Policy.Approvals;
 using Gatehouse.Policy.Rules;
 using Gatehouse.Protocols.Postgres.Cancel;
@@ -21,13 +22,18 @@ public sealed class PgProtocol : ISessionProtocol
     /// <param name="approvals">
     /// Where statements that require approval wait for a person; null refuses them (approvals not enabled).
     /// </param>
-    public PgProtocol(PgListenerOptions listener, PgConfigSnapshot config, PgCancelKeys cancels, PolicyStore policy, IApprovalBroker? approvals = null)
+    /// <param name="audit">Where statement refusals, holds and refused logins are recorded; none when null.</param>
+    /// <param name="approvalTimeout">How long a held statement waits for a decision (default 15 minutes).</param>
+    public PgProtocol(PgListenerOptions listener, PgConfigSnapshot config, PgCancelKeys cancels, PolicyStore policy, IApprovalBroker? approvals = null,
+        IAuditSink? audit = null, TimeSpan? approvalTimeout = null)
     {
         Listener = listener;
         _config = config;
         Cancels = cancels.Registry;
         Policy = policy;
         Approvals = approvals;
+        Audit = audit ?? NullAuditSink.Instance;
+        ApprovalTimeout = approvalTimeout ?? TimeSpan.FromMinutes(15);
     }
 
     public string Name => "postgres";
@@ -41,6 +47,10 @@ public sealed class PgProtocol : ISessionProtocol
     public PolicyStore Policy { get; }
 
     public IApprovalBroker? Approvals { get; }
+
+    public IAuditSink Audit { get; }
+
+    public TimeSpan ApprovalTimeout { get; }
 
     /// <summary>Swaps in a new configuration; sessions that start afterwards use it.</summary>
     public void Update(PgConfigSnapshot config) => Volatile.Write(ref _config, config);

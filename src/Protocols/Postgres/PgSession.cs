@@ -9,6 +9,7 @@ using Gatehouse.Engine.Sessions;
 using Gatehouse.Policy.Identity;
 using Gatehouse.Protocols.Postgres.Auth;
 using Gatehouse.Protocols.Postgres.Cancel;
+using Gatehouse.Policy.Access;
 using Gatehouse.Policy.Rules;
 using Gatehouse.Protocols.Postgres.Policy;
 using Gatehouse.Protocols.Postgres.Relay;
@@ -28,6 +29,11 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
     private readonly PgConfigSnapshot _config = protocol.Config;
     private int _cancelProcessId;
     private SessionPolicy? _policy;
+
+    // Set at login. A token's groups (none for static identities) select policy bindings, at login and in the relay.
+    private IReadOnlyCollection<string> _groups = [];
+    private TokenIdentity? _token;
+    private CancelTarget? _cancelTarget;
 
     public async Task RunAsync()
     {
@@ -263,16 +269,23 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
         session.Advance(SessionStage.Authenticating);
         _config.Identities.TryGet(startup.User, out var identity);
         bool authenticated = protocol.Listener.PasswordMethod == PasswordMethod.Cleartext
-            ? await AuthenticateCleartextAsync(identity, ct).ConfigureAwait(false)
+            ? await AuthenticateCleartextAsync(identity, startup.User, ct).ConfigureAwait(false)
             : await AuthenticateScramAsync(identity, startup.User, ct).ConfigureAwait(false);
-        if (!authenticated || identity is null)
+
+        // A token names its identity itself; a static secret needs a configured identity.
+        string? name = _token?.Name ?? identity?.Name;
+        if (!authenticated || name is null)
         {
-            PgProtocolLog.AuthenticationFailed(session.Logger, session.Id, startup.User, session.Client.RemoteEndPoint);
-            throw new PgHandshakeException(SqlState.InvalidPassword, $"password authentication failed for user \"{startup.User}\"",
-                reason: SessionEndReason.AuthenticationFailed);
+            throw AuthenticationFailed(startup.User);
         }
 
-        session.Identity = identity.Name;
+        session.Identity = name;
+        if (_token is not null)
+        {
+            // The session ends when the token does (the registry's heartbeat), with the skew the login was checked with.
+            session.SetCredentialExpiry(_token.ExpiresAt, _token.Provider.ClockSkew);
+        }
+
         session.Advance(SessionStage.Authorizing);
         if (!_config.Connections.TryGetValue(startup.Database, out var target))
         {
@@ -281,25 +294,56 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
         }
 
         session.ConnectionName = target.Name;
-        if (!IdentityDirectory.MayUse(identity, target.Name))
+
+        // Static identities list their connections; token identities may use their provider's (all by default).
+        bool mayUse = _token is not null ? _token.Provider.MayUse(target.Name) : IdentityDirectory.MayUse(identity!, target.Name);
+        if (!mayUse)
         {
             throw new PgHandshakeException(SqlState.InvalidAuthorization,
-                $"identity \"{identity.Name}\" may not use connection \"{target.Name}\"",
+                $"identity \"{name}\" may not use connection \"{target.Name}\"",
                 hint: "ask an administrator to grant this identity access to the connection", reason: SessionEndReason.AuthorizationFailed);
         }
 
-        _policy = protocol.Policy.Current.Resolve(identity.Name, [], target.Name);
+        if (_token is not null)
+        {
+            // Access requests made later (admin API, command line) carry no token: the groups are remembered for them.
+            protocol.Policy.GroupMemory?.Remember(name, _groups, _token.ExpiresAt);
+        }
+
+        var access = protocol.Policy.ResolveAccess(name, _groups, target.Name);
+        _policy = access.Policy;
+        if (_policy is null && access.GrantRole is { } role)
+        {
+            Audit(AuditKinds.LoginRefused, role, "no live grant");
+            throw new PgHandshakeException(SqlState.InsufficientPrivilege,
+                $"identity \"{name}\" needs a just-in-time grant of role \"{role}\" on connection \"{target.Name}\"",
+                hint: $"gatehouse access request --connection {target.Name} --role {role} --for 1h --reason \"...\"",
+                reason: SessionEndReason.AuthorizationFailed);
+        }
+
         if (_policy is null)
         {
+            Audit(AuditKinds.LoginRefused, null, "no policy binding");
             throw new PgHandshakeException(SqlState.InsufficientPrivilege,
-                $"no policy binding gives identity \"{identity.Name}\" a role on connection \"{target.Name}\"",
+                $"no policy binding gives identity \"{name}\" a role on connection \"{target.Name}\"",
                 hint: "ask an administrator to add a binding to the policy", reason: SessionEndReason.AuthorizationFailed);
         }
 
         return target;
     }
 
-    private async Task<bool> AuthenticateCleartextAsync(AgentIdentity? identity, CancellationToken ct)
+    private void Audit(string kind, string? subject, string? detail) =>
+        protocol.Audit.Record(new AuditEvent(DateTimeOffset.UtcNow, kind, session.Identity, session.ConnectionName, session.Id, subject, Detail: detail));
+
+    /// <summary>The one answer to every failed login (28P01), whatever failed; the log has the user and the address.</summary>
+    private PgHandshakeException AuthenticationFailed(string user, string? hint = null)
+    {
+        PgProtocolLog.AuthenticationFailed(session.Logger, session.Id, user, session.Client.RemoteEndPoint);
+        return new PgHandshakeException(SqlState.InvalidPassword, $"password authentication failed for user \"{user}\"",
+            hint: hint, reason: SessionEndReason.AuthenticationFailed);
+    }
+
+    private async Task<bool> AuthenticateCleartextAsync(AgentIdentity? identity, string user, CancellationToken ct)
     {
         var client = session.Client;
         if (!client.IsTls && !(client.IsLoopback && protocol.Listener.AllowCleartextOnLoopback))
@@ -317,12 +361,49 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
             throw new PgHandshakeException(SqlState.ProtocolViolation, "malformed password message");
         }
 
+        // A password shaped as a JWT is an access token when providers are configured; it is never also tried as a
+        // static secret, so the answer does not depend on which check ran.
+        if (_config.IdentityProviders.Count > 0 && JwtFormat.LooksLikeJwt(body.AsSpan(0, end)))
+        {
+            string token = Encoding.ASCII.GetString(body, 0, end);
+            Array.Clear(body);
+            return await AuthenticateTokenAsync(token, user, ct).ConfigureAwait(false);
+        }
+
         // Unknown identities cost the same PBKDF2 work, so timing does not reveal which names exist.
         // PBKDF2 takes milliseconds: run it off the socket thread so other sessions' traffic is not held up.
         var verifier = identity?.Secret ?? DummyVerifier.Value;
         bool valid = await Task.Run(() => verifier.VerifyPasswordUtf8(body.AsSpan(0, end)), ct).ConfigureAwait(false);
         Array.Clear(body);
         return valid && identity is not null;
+    }
+
+    /// <summary>
+    /// Checks an access token against the identity providers. The client learns only that authentication failed;
+    /// the log gets the precise reason, never the token or its claims.
+    /// </summary>
+    private async Task<bool> AuthenticateTokenAsync(string token, string user, CancellationToken ct)
+    {
+        var check = await _config.IdentityProviders.ValidateAsync(token, ct).ConfigureAwait(false);
+        if (check.Identity is not { } identity)
+        {
+            PgProtocolLog.TokenRefused(session.Logger, session.Id, user, check.ProviderName ?? "-", check.Failure, check.Reason ?? "");
+            return false;
+        }
+
+        // The token must be for the user the client names: policy, logs and the server see that name.
+        if (!string.Equals(identity.Name, user, StringComparison.Ordinal))
+        {
+            PgProtocolLog.TokenRefused(session.Logger, session.Id, user, identity.Provider.Name, TokenFailure.Invalid,
+                "the token is for another identity");
+            throw AuthenticationFailed(user,
+                $"the token is for another identity: connect with the user name in its \"{identity.Provider.Options.IdentityClaim}\" claim");
+        }
+
+        _token = identity;
+        _groups = identity.Groups;
+        PgProtocolLog.TokenAccepted(session.Logger, session.Id, user, identity.Provider.Name, identity.Groups.Count, identity.ExpiresAt);
+        return true;
     }
 
     private async Task<bool> AuthenticateScramAsync(AgentIdentity? identity, string user, CancellationToken ct)
@@ -386,7 +467,8 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
 
     private async Task CompleteLoginAsync(PgConnectionTarget target, UpstreamLogin login, CancellationToken ct)
     {
-        var (processId, secretKey) = protocol.Cancels.Register(new CancelTarget(target, login.ProcessId, login.SecretKey));
+        _cancelTarget = new CancelTarget(target, login.ProcessId, login.SecretKey);
+        var (processId, secretKey) = protocol.Cancels.Register(_cancelTarget);
         _cancelProcessId = processId;
 
         var output = session.Client.Output;
@@ -410,15 +492,22 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
             TransactionStatus = login.TransactionStatus,
             StandardConformingStrings = login.StandardConformingStrings,
         };
+        var waker = new RelayWaker();
         if (_policy is { IsUnrestricted: false })
         {
-            state.Gate = new PgPolicyGate(protocol.Policy, _policy, session.Identity!, [], session.ConnectionName!, state)
+            state.Gate = new PgPolicyGate(protocol.Policy, _policy, session.Identity!, _groups, session.ConnectionName!, state, protocol.Approvals, waker,
+                protocol.ApprovalTimeout, protocol.Audit)
             {
                 ClientEncodingSafe = login.ClientEncodingSafe,
             };
+
+            // A cancel also withdraws a statement that waits for approval (it is not on the server yet).
+            if (_cancelTarget is not null)
+            {
+                _cancelTarget.Cancelled = state.Gate.CancelHeld;
+            }
         }
 
-        var waker = new RelayWaker();
         RelayOutcome outcome;
         try
         {
@@ -456,6 +545,9 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
                 (SqlState.AdminShutdown, "terminating connection because the gateway is shutting down"),
             SessionEndReason.Killed => (SqlState.AdminShutdown, "terminating connection: the session was ended by the gateway"),
             SessionEndReason.IdleTimeout => (SqlState.IdleSessionTimeout, "terminating connection due to the gateway's idle timeout"),
+            // 28000 invalid_authorization_specification: PostgreSQL's class for a credential that does not (any longer) authorize
+            // the login. Not 28P01 (the password was right) nor 08006/57P01, which clients retry with the same expired token.
+            SessionEndReason.CredentialExpired => (SqlState.InvalidAuthorization, $"the access token expired at {session.CredentialExpiresAt:yyyy-MM-dd'T'HH:mm:ss'Z'}; reconnect with a fresh token"),
             SessionEndReason.PreAuthTimeout => (SqlState.ConnectionFailure, "login did not complete in time"),
             SessionEndReason.MessageTooLarge when session.EndSide == PeerSide.Client =>
                 (SqlState.ProgramLimitExceeded, $"a message from the client exceeds the gateway's limit of {limits.MaxClientMessageSize} bytes"),
@@ -512,6 +604,8 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
             PgProtocolLog.CancelIgnored(session.Logger, session.Id);
             return;
         }
+
+        target!.Cancelled?.Invoke();
 
         try
         {

@@ -35,6 +35,24 @@ public sealed record GatewaySettings
     /// </summary>
     public string? Policy { get; init; } = AllowAllPolicy;
 
+    /// <summary>
+    /// The entries of the config's <c>identity_providers</c> list as YAML (each starting with <c>  - name:</c>), or null
+    /// for none. Tokens are accepted on listeners with <c>password_method: cleartext</c>.
+    /// </summary>
+    public string? IdentityProviders { get; init; }
+
+    /// <summary>
+    /// The YAML value of the config's <c>state</c> key, or null for a fresh database in the temp folder (deleted when
+    /// an in-process gateway is disposed).
+    /// </summary>
+    public string? State { get; init; }
+
+    /// <summary>The YAML value of the config's <c>admin</c> key, or null for no admin API.</summary>
+    public string? Admin { get; init; }
+
+    /// <summary>The YAML value of the config's <c>approvals</c> key, or null for the defaults.</summary>
+    public string? Approvals { get; init; }
+
     public const string AllowAllPolicy = """
         roles:
           everything:
@@ -59,6 +77,7 @@ public sealed class GatewayHost : IAsyncDisposable
     public const string Localhost = "127.0.0.1";
 
     private int _disposed;
+    private bool _ownsState;
 
     private GatewayHost(GatehouseServer server, LogCapture logs, ILoggerFactory loggerFactory, string aliceSecret, string bobSecret, string yaml)
     {
@@ -102,7 +121,8 @@ public sealed class GatewayHost : IAsyncDisposable
 
     public static GatewayHost Start(PostgresServer postgres, GatewaySettings? settings = null)
     {
-        var (text, aliceSecret, bobSecret) = BuildConfig(postgres, settings ?? new GatewaySettings());
+        settings ??= new GatewaySettings();
+        var (text, aliceSecret, bobSecret) = BuildConfig(postgres, settings);
         var config = ConfigLoader.Load(text, "test.yaml", Path.GetTempPath());
         var logs = new LogCapture();
         var loggerFactory = Microsoft.Extensions.Logging.LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(logs));
@@ -117,7 +137,7 @@ public sealed class GatewayHost : IAsyncDisposable
             throw;
         }
 
-        return new GatewayHost(server, logs, loggerFactory, aliceSecret, bobSecret, text);
+        return new GatewayHost(server, logs, loggerFactory, aliceSecret, bobSecret, text) { _ownsState = settings.State is null };
     }
 
     /// <summary>The YAML config for a test gateway, with fresh random secrets for alice and bob.</summary>
@@ -186,6 +206,24 @@ public sealed class GatewayHost : IAsyncDisposable
             yaml.AppendLine(CultureInfo.InvariantCulture, $"policy: {policyFile}");
         }
 
+        if (settings.IdentityProviders is not null)
+        {
+            yaml.AppendLine("identity_providers:");
+            yaml.AppendLine(settings.IdentityProviders);
+        }
+
+        yaml.AppendLine(CultureInfo.InvariantCulture,
+            $"state: {settings.State ?? $"{{ path: {Path.Combine(Path.GetTempPath(), $"gatehouse-state-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}.db")} }}"}");
+        if (settings.Admin is not null)
+        {
+            yaml.AppendLine(CultureInfo.InvariantCulture, $"admin: {settings.Admin}");
+        }
+
+        if (settings.Approvals is not null)
+        {
+            yaml.AppendLine(CultureInfo.InvariantCulture, $"approvals: {settings.Approvals}");
+        }
+
         if (extraYaml is not null)
         {
             yaml.AppendLine(extraYaml);
@@ -251,5 +289,12 @@ public sealed class GatewayHost : IAsyncDisposable
 
         await Server.DisposeAsync();
         LoggerFactory.Dispose();
+        if (_ownsState)
+        {
+            foreach (var suffix in new[] { "", "-wal", "-shm" })
+            {
+                File.Delete(Server.Config.State.Path + suffix);
+            }
+        }
     }
 }

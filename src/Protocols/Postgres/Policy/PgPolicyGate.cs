@@ -4,6 +4,7 @@ using System.IO.Pipelines;
 using System.Security.Cryptography;
 using System.Text;
 using Gatehouse.Engine.Relay;
+using Gatehouse.Policy.Access;
 using Gatehouse.Policy.Approvals;
 using Gatehouse.Policy.Rules;
 using Gatehouse.Policy.Sql;
@@ -96,9 +97,12 @@ internal sealed class PgPolicyGate
     // The statement waiting for approval (its frame stays unconsumed in the client pipe), or null.
     private ApprovalTicket? _held;
 
+    private readonly IAuditSink _audit;
+
     public PgPolicyGate(PolicyStore store, SessionPolicy policy, string identity, IReadOnlyCollection<string> groups, string connection, PgRelayState state,
-        IApprovalBroker? approvals = null, RelayWaker? waker = null, TimeSpan? approvalTimeout = null)
+        IApprovalBroker? approvals = null, RelayWaker? waker = null, TimeSpan? approvalTimeout = null, IAuditSink? audit = null)
     {
+        _audit = audit ?? NullAuditSink.Instance;
         _approvals = approvals;
         _waker = waker;
         _approvalTimeout = approvalTimeout ?? TimeSpan.FromMinutes(15);
@@ -276,6 +280,7 @@ internal sealed class PgPolicyGate
             ticket = _approvals.Submit(request);
             _held = ticket;
             PgProtocolLog.StatementHeld(_state.Session.Logger, _state.Session.Id, _identity, _connection, request.Id, request.Rule);
+            _audit.Record(new AuditEvent(now, AuditKinds.StatementHeld, _identity, _connection, _state.Session.Id, request.Id, Detail: "rule " + request.Rule));
             ticket.OnDecided(_waker.WakeClientToServer);
         }
 
@@ -416,6 +421,8 @@ internal sealed class PgPolicyGate
 
         PgProtocolLog.StatementRefused(_state.Session.Logger, _state.Session.Id, _identity, _connection, KindNames[(int)kind],
             verdict.Rule!.Name, verdict.Action == PolicyAction.Deny ? "deny" : "require_approval");
+        _audit.Record(new AuditEvent(DateTimeOffset.UtcNow, AuditKinds.StatementDenied, _identity, _connection, _state.Session.Id, verdict.Rule.Name,
+            Detail: KindNames[(int)kind] + " refused: " + verdict.Rule.Description));
         toServer.Write(substitute);
         return FrameAction.Handled;
     }
@@ -623,7 +630,8 @@ internal sealed class PgPolicyGate
         var snapshot = _store.Current;
         if (policy is null || !ReferenceEquals(policy.Snapshot, snapshot))
         {
-            policy = snapshot.Resolve(_identity, _groups, _connection);
+            // Grant bindings count only while the grant is live (the host also ends the session when it ends).
+            policy = snapshot.ResolveAccess(_identity, _groups, _connection, _store.Grants, DateTimeOffset.UtcNow).Policy;
             _policy = policy;
         }
 
