@@ -68,4 +68,25 @@ public sealed class GrantLoginTests(PostgresFixture fixture)
         Assert.Contains("needs a just-in-time grant of role \"writer\" on connection \"app\"", ex.MessageText, StringComparison.Ordinal);
         Assert.Contains("gatehouse access request --connection app --role writer", ex.Hint, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_live_psql_session_under_a_grant_ends_when_the_grant_expires()
+    {
+        await using var gateway = GatewayHost.Start(Server, new GatewaySettings { Policy = AccessTests.GrantPolicy });
+        var requested = await gateway.Server.Access.RequestAsync("alice", "app", "writer", TimeSpan.FromSeconds(4), "quick fix");
+        Assert.NotNull((await gateway.Server.Access.DecideAsync(requested.Request!.Id, "bob", approve: true)).Grant);
+
+        // psql stays connected: the first statement runs under the grant, the second comes after it ended.
+        var psql = Clients.PsqlAsync(gateway.Port, gateway.AliceSecret,
+            "SELECT 'under the grant';\n\\! sleep 7\nSELECT 'after the grant';");
+
+        var result = await psql;
+        Assert.Contains("under the grant", result.Stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("after the grant", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("terminating connection: the session was ended by the gateway: grant gr_", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("expired", result.Stderr, StringComparison.Ordinal);
+        var ended = await gateway.WaitForSessionEndAsync("Killed");
+        Assert.NotNull(ended);
+        Assert.Contains("expired", ended.Message, StringComparison.Ordinal);
+    }
 }

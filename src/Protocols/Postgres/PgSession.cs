@@ -543,7 +543,9 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
         {
             SessionEndReason.Drained or SessionEndReason.ShutdownAborted =>
                 (SqlState.AdminShutdown, "terminating connection because the gateway is shutting down"),
-            SessionEndReason.Killed => (SqlState.AdminShutdown, "terminating connection: the session was ended by the gateway"),
+            // The detail says why (a grant revoked or expired, by whom); it never holds a secret.
+            SessionEndReason.Killed => (SqlState.AdminShutdown, "terminating connection: the session was ended by the gateway"
+                                                               + (session.EndDetail is { Length: > 0 } why ? ": " + why : "")),
             SessionEndReason.IdleTimeout => (SqlState.IdleSessionTimeout, "terminating connection due to the gateway's idle timeout"),
             // 28000 invalid_authorization_specification: PostgreSQL's class for a credential that does not (any longer) authorize
             // the login. Not 28P01 (the password was right) nor 08006/57P01, which clients retry with the same expired token.
