@@ -3,8 +3,10 @@
 #   1. installs PostgreSQL if this machine has none (Debian), starts a throwaway server with sample data;
 #   2. builds Gatehouse and starts it from examples/gatehouse.yaml (only the upstream port is filled in);
 #   3. runs real psql sessions through it: TLS + SCRAM login as an agent identity, queries, COPY; statements the
-#      policy (examples/policy.yaml) refuses, with the data shown intact; a policy edit applied live; and the
-#      refusals at login (wrong secret, connection not configured, forbidden startup option);
+#      policy (examples/policy.yaml) refuses, with the data shown intact; statements held until another person
+#      approves or denies them with the gatehouse command line; a just-in-time dba grant requested, approved
+#      and revoked; a policy edit applied live; and the refusals at login (wrong secret, connection not
+#      configured, forbidden startup option);
 #   4. stops everything and removes the throwaway data.
 set -euo pipefail
 
@@ -50,6 +52,11 @@ dotnet build src/Host -c Release -nologo -v quiet >/dev/null || die "build faile
 GH=src/Host/bin/Release/net10.0/gatehouse
 GH_PORT=$(pg_free_port)
 sed -e "s/port: 5432/port: $PG_PORT/" -e "s/127.0.0.1:6432/127.0.0.1:$GH_PORT/" examples/gatehouse.yaml > "$WORK/gatehouse.yaml"
+# The admin API, which `gatehouse approvals ...` and `gatehouse access ...` talk to (off in the example).
+ADMIN_PORT=$(pg_free_port)
+GATEHOUSE_ADMIN_TOKEN="admin-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export GATEHOUSE_ADMIN_TOKEN
+printf 'admin:\n  address: 127.0.0.1:%s\n  token: { env: GATEHOUSE_ADMIN_TOKEN }\n' "$ADMIN_PORT" >> "$WORK/gatehouse.yaml"
 cp examples/policy.yaml "$WORK/policy.yaml"   # gatehouse.yaml names it relative to its own folder
 "$GH" check --config "$WORK/gatehouse.yaml"
 GATEHOUSE_DEMO_PASSWORD="$UPSTREAM_PASSWORD" "$GH" run --config "$WORK/gatehouse.yaml" > "$WORK/gatehouse.log" 2>&1 &
@@ -103,6 +110,57 @@ printf '  %-72s -> ' "UPDATE orders SET status = status WHERE id = 1"
 psql "$AGENT" -X -A -t -c "UPDATE orders SET status = status WHERE id = 1"
 psql "$AGENT" -X -A -t -c "SELECT 'orders after: ' || count(*) FROM orders"
 
+# The approver's tool: the gatehouse command line, pointed at the running gateway by its config file.
+approver() { "$GH" "$@" --config "$WORK/gatehouse.yaml"; }
+# Waits until a held statement containing $1 is listed; prints its id.
+held_id() {
+  local id=""
+  for _ in $(seq 1 100); do
+    id=$(approver approvals list | grep -F "$1" | grep -o 'ap_[a-z0-9]*' | head -n1 || true)
+    [[ -n "$id" ]] && { echo "$id"; return 0; }
+    sleep 0.1
+  done
+  die "no held statement for: $1"
+}
+
+step "Held statements: changes to customers wait until someone else approves them"
+psql "$AGENT" -X -A -t -c "UPDATE customers SET email = lower(email) WHERE id = 1" > "$WORK/held-1.out" 2>&1 &
+HELD_PID=$!
+ID=$(held_id "UPDATE customers")
+echo "  psql is waiting; the approver sees:"
+approver approvals list | sed 's/^/    /'
+echo "  alice tries to approve her own statement:"
+approver approvals approve "$ID" --as alice 2>&1 | sed 's/^/    /' || true
+echo "  bob approves it:"
+approver approvals approve "$ID" --as bob --reason "checked with the customer" | sed 's/^/    /'
+wait "$HELD_PID" || true
+echo "  psql: $(cat "$WORK/held-1.out")"
+psql "$AGENT" -X -A -t -c "DELETE FROM customers WHERE id = 2" > "$WORK/held-2.out" 2>&1 &
+HELD_PID=$!
+ID=$(held_id "DELETE FROM customers")
+echo "  bob denies a DELETE of a customer:"
+approver approvals deny "$ID" --as bob --reason "customers are never deleted" | sed 's/^/    /'
+wait "$HELD_PID" || true
+echo "  psql: $(tr '\n' ' ' < "$WORK/held-2.out")"
+psql "$AGENT" -X -A -t -c "SELECT 'customer 2 still there: ' || count(*) FROM customers WHERE id = 2"
+
+step "Just-in-time access: alice asks to be dba for 15 minutes, bob approves it, then revokes it early"
+set +e
+printf '  %-40s -> ' "VACUUM ANALYZE orders (as developer)"
+psql "$AGENT" -X -A -t -c "VACUUM ANALYZE orders" 2>&1 | tr '\n' ' '
+echo
+set -e
+REQUEST=$(GATEHOUSE_USER=alice approver access request --connection demo --role dba --for 15m --reason "vacuum after the bulk load")
+echo "$REQUEST" | sed 's/^/  /'
+AR=$(echo "$REQUEST" | grep -o 'ar_[a-z0-9]*' | head -n1)
+approver access approve "$AR" --as bob --reason "maintenance window" | sed 's/^/  /'
+printf '  %-40s -> ' "VACUUM ANALYZE orders (under the grant)"
+psql "$AGENT" -X -A -t -c "VACUUM ANALYZE orders" 2>&1 | tr '\n' ' '
+echo
+approver access list | sed 's/^/  /'
+GR=$(approver access list | grep -o 'gr_[a-z0-9]*' | head -n1)
+approver access revoke "$GR" --as bob --reason "done early" | sed 's/^/  /'
+
 step "Hot reload: alice becomes a reader by editing the policy file; her next statement follows it"
 sed -i '/identities: \[alice\]/,/role:/ s/role: developer/role: reader/' "$WORK/policy.yaml"
 for _ in $(seq 1 50); do
@@ -127,6 +185,6 @@ set -e
 
 step "Gatehouse's log of these sessions (no secret appears in it)"
 kill -TERM "$GH_PID"; wait "$GH_PID" 2>/dev/null || true; GH_PID=""
-grep -E "connected to|ended:|authentication failed|refused by policy" "$WORK/gatehouse.log" | sed 's/^/  /'
+grep -E "connected to|ended:|authentication failed|refused by policy|held for approval" "$WORK/gatehouse.log" | sed 's/^/  /'
 if grep -q -e "$UPSTREAM_PASSWORD" -e alice-demo-secret "$WORK/gatehouse.log"; then die "a secret reached the log"; fi
 step "Demo complete"

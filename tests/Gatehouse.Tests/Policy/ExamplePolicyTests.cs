@@ -67,6 +67,16 @@ public sealed class ExamplePolicyTests
         Assert.Equal((PolicyAction.Deny, rule), (decision.Action, Alice.Rule(decision.Rule).Name));
     }
 
+    [Theory]
+    [InlineData("UPDATE customers SET email = 'x' WHERE id = 1")]
+    [InlineData("DELETE FROM public.customers WHERE id = 2")]
+    [InlineData("INSERT INTO customers (name, email) VALUES ('n', 'e')")]
+    public void Alice_changes_to_customers_wait_for_approval(string sql)
+    {
+        PolicyDecision decision = Alice.Decide(Encoding.UTF8.GetBytes(sql), SqlLexSettings.Default);
+        Assert.Equal((PolicyAction.RequireApproval, "customer-changes-need-approval"), (decision.Action, Alice.Rule(decision.Rule).Name));
+    }
+
     [Fact]
     public void Other_identities_only_read_the_demo_connection_and_dbas_keep_the_global_rules()
     {
