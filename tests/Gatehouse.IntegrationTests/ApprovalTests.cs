@@ -205,4 +205,18 @@ public sealed class ApprovalTests(PostgresFixture fixture) : IAsyncLifetime
         Assert.Equal(ApprovalDecisionResult.NotPending, Approvals.Decide(abandoned.Request.Id, "bob", approve: true));
         Assert.Equal(2, await CountAsync());
     }
+
+    [Fact]
+    public async Task A_statement_nobody_decides_in_time_is_refused_and_never_runs()
+    {
+        await using var gateway = GatewayHost.Start(Server, new GatewaySettings { Policy = ApprovalPolicy, Approvals = "{ timeout: 2s }" });
+        var psql = Clients.PsqlAsync(gateway.Port, gateway.AliceSecret, $"DELETE FROM {_ledger} WHERE id = 1;\nSELECT 'next';");
+
+        var result = await psql;
+
+        Assert.Contains("no one approved the statement in time", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("next", result.Stdout, StringComparison.Ordinal);
+        Assert.Equal(2, await CountAsync());
+        Assert.Equal(ApprovalState.Expired, Assert.Single(gateway.Server.Approvals.List(all: true)).State);
+    }
 }
