@@ -122,7 +122,8 @@ public sealed class GatehouseServer : IAsyncDisposable
         await Approvals.StartAsync(cancellationToken).ConfigureAwait(false);
         if (Config.Admin is { } adminConfig)
         {
-            var admin = new AdminEndpoint(adminConfig, _loggerFactory, Access, Approvals, Gateway, Policy, _store, _store.SchemaVersion);
+            var admin = new AdminEndpoint(adminConfig, _loggerFactory, Access, Approvals, Gateway, Policy, _store, _store.SchemaVersion,
+                Config.IdentityProviders);
             _admin = admin;
             await admin.StartAsync(cancellationToken).ConfigureAwait(false);
         }

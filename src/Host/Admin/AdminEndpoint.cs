@@ -7,6 +7,7 @@ using Gatehouse.Host.Config;
 using Gatehouse.Host.State;
 using Gatehouse.Policy.Access;
 using Gatehouse.Policy.Approvals;
+using Gatehouse.Policy.Identity;
 using Gatehouse.Policy.Rules;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -46,9 +47,14 @@ public sealed class AdminEndpoint : IAsyncDisposable
     private byte[] _tokenHash = [];
     private WebApplication? _app;
 
+    private const string ActorKey = "gatehouse.actor";
+
+    private readonly IdentityProviderSet _providers;
+
     public AdminEndpoint(AdminConfig config, ILoggerFactory loggerFactory, AccessService access, StoredApprovalBroker approvals, Gateway gateway,
-        PolicyStore policy, IStateStore store, int schemaVersion)
+        PolicyStore policy, IStateStore store, int schemaVersion, IdentityProviderSet? providers = null)
     {
+        _providers = providers ?? IdentityProviderSet.Empty;
         _config = config;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger("Gatehouse.Admin");
@@ -131,6 +137,38 @@ public sealed class AdminEndpoint : IAsyncDisposable
 
     // ---- Authentication -------------------------------------------------------------------------------------------
 
+    /// <summary>
+    /// A person's own access token, when the config lets people in (admin.identities / admin.groups): checked by the
+    /// identity providers like a login token. The request then acts as that identity, whatever names its body gives.
+    /// Returns why it is refused, or null.
+    /// </summary>
+    private async Task<string?> AuthenticatePersonAsync(HttpContext context, string bearer)
+    {
+        if (!_config.AcceptsTokens || _providers.Count == 0 || !JwtFormat.LooksLikeJwt(Encoding.UTF8.GetBytes(bearer)))
+        {
+            return "wrong token";
+        }
+
+        var check = await _providers.ValidateAsync(bearer, context.RequestAborted).ConfigureAwait(false);
+        if (check.Identity is not { } person)
+        {
+            return "access token refused: " + check.Reason;
+        }
+
+        bool allowed = _config.Identities?.Contains(person.Name, StringComparer.Ordinal) == true
+                       || (_config.Groups is { } groups && person.Groups.Any(g => groups.Contains(g, StringComparer.Ordinal)));
+        if (!allowed)
+        {
+            return $"{person.Name} is not among admin.identities or admin.groups";
+        }
+
+        context.Items[ActorKey] = person.Name;
+        return null;
+    }
+
+    /// <summary>Who acts: the token's identity when a person authenticated with one, else the name the body gives.</summary>
+    private static string? Actor(HttpContext context, string? named) => context.Items[ActorKey] as string ?? named;
+
     private async Task AuthenticateAsync(HttpContext context, Func<Task> next)
     {
         if (context.Request.Path == "/health" && HttpMethods.IsGet(context.Request.Method))
@@ -148,10 +186,11 @@ public sealed class AdminEndpoint : IAsyncDisposable
         else
         {
             // Hashes first: equal lengths, so the comparison's time says nothing about the token's length either.
-            var presented = SHA256.HashData(Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim()));
+            string bearer = header["Bearer ".Length..].Trim();
+            var presented = SHA256.HashData(Encoding.UTF8.GetBytes(bearer));
             if (!CryptographicOperations.FixedTimeEquals(presented, _tokenHash))
             {
-                why = "wrong token";
+                why = await AuthenticatePersonAsync(context, bearer).ConfigureAwait(false);
             }
         }
 
@@ -246,21 +285,22 @@ public sealed class AdminEndpoint : IAsyncDisposable
             return;
         }
 
-        if (string.IsNullOrWhiteSpace(body.Approver))
+        string? approver = Actor(context, body.Approver);
+        if (string.IsNullOrWhiteSpace(approver))
         {
             await Invalid(context, "the body needs \"approver\": the name of the person deciding").ConfigureAwait(false);
             return;
         }
 
         string id = Id(context);
-        var result = await _approvals.DecideAsync(id, body.Approver, approve, body.Reason, context.RequestAborted).ConfigureAwait(false);
+        var result = await _approvals.DecideAsync(id, approver, approve, body.Reason, context.RequestAborted).ConfigureAwait(false);
         var record = await _approvals.FindAsync(id, context.RequestAborted).ConfigureAwait(false);
         await (result switch
         {
             ApprovalDecisionResult.Done => WriteAsync(context, 200, ApprovalView.From(record!)),
             ApprovalDecisionResult.NotFound => NotFound(context, "approval request"),
             ApprovalDecisionResult.SelfApprovalRefused => WriteAsync(context, 403,
-                new ErrorView($"{body.Approver} sent this statement and cannot approve it; someone else must", "self_approval_refused")),
+                new ErrorView($"{approver} sent this statement and cannot approve it; someone else must", "self_approval_refused")),
             _ => WriteAsync(context, 409,
                 new ErrorView($"approval request {id} is {(record is null ? "not pending" : SqliteStateStore.Name(record.State))}; a request is decided once",
                     "not_pending")),
@@ -281,7 +321,7 @@ public sealed class AdminEndpoint : IAsyncDisposable
             return;
         }
 
-        var result = await _access.RequestAsync(body.Identity ?? "", body.Connection ?? "", body.Role, duration, body.Reason ?? "", context.RequestAborted)
+        var result = await _access.RequestAsync(Actor(context, body.Identity) ?? "", body.Connection ?? "", body.Role, duration, body.Reason ?? "", context.RequestAborted)
             .ConfigureAwait(false);
         await WriteResultAsync(context, result, created: true).ConfigureAwait(false);
     }
@@ -294,7 +334,7 @@ public sealed class AdminEndpoint : IAsyncDisposable
             return;
         }
 
-        var result = await _access.DecideAsync(Id(context), body.Approver ?? "", approve, body.Reason, context.RequestAborted).ConfigureAwait(false);
+        var result = await _access.DecideAsync(Id(context), Actor(context, body.Approver) ?? "", approve, body.Reason, context.RequestAborted).ConfigureAwait(false);
         await WriteResultAsync(context, result, created: false).ConfigureAwait(false);
     }
 
@@ -306,7 +346,7 @@ public sealed class AdminEndpoint : IAsyncDisposable
             return;
         }
 
-        var result = await _access.RevokeAsync(Id(context), body.By ?? "", body.Reason, context.RequestAborted).ConfigureAwait(false);
+        var result = await _access.RevokeAsync(Id(context), Actor(context, body.By) ?? "", body.Reason, context.RequestAborted).ConfigureAwait(false);
         if (result.Succeeded)
         {
             await WriteAsync(context, 200, GrantView.From(result.Grant!, _access.Now, result.SessionsEnded)).ConfigureAwait(false);

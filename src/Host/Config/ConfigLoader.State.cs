@@ -38,7 +38,7 @@ public static partial class ConfigLoader
         }
 
         const string where = "admin";
-        yaml.CheckKeys(map, where, "address", "token", "tls");
+        yaml.CheckKeys(map, where, "address", "token", "tls", "identities", "groups");
         var endPoint = DefaultAdminEndPoint;
         if (yaml.String(map, "address", where) is { } addressText)
         {
@@ -88,7 +88,10 @@ public static partial class ConfigLoader
                                     + "so off this machine it needs tls: {{ certificate: FILE, key: FILE }}");
         }
 
-        return token is null ? null : new AdminConfig(endPoint, token, certificate, certificateFile);
+        // People may also use their own access tokens: then they act as themselves (approver, revoker, requester).
+        var identities = yaml.StringList(map, "identities", where);
+        var groups = yaml.StringList(map, "groups", where);
+        return token is null ? null : new AdminConfig(endPoint, token, certificate, certificateFile, identities, groups);
     }
 
     /// <summary>The shortest admin token accepted: 16 characters (a token is meant to be random, e.g. openssl rand -hex 32).</summary>

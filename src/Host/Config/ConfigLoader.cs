@@ -67,6 +67,12 @@ public static partial class ConfigLoader
                 "identity providers are configured, but no listener has password_method: cleartext, the only way to present a token"));
         }
 
+        if (admin is { AcceptsTokens: true } && providers.Count == 0)
+        {
+            yaml.Error(yaml.Get(yaml.Mapping(root, "admin", "the config")!, "identities") ?? yaml.Get(root, "admin"),
+                "admin.identities and admin.groups let people in with their own access tokens, which needs identity_providers");
+        }
+
         if (listeners.Count == 0 && yaml.Errors.Count == 0)
         {
             yaml.Error(root, "the config needs at least one listener under 'listeners'");

@@ -17,8 +17,14 @@ public sealed record StateConfig(string Path)
 /// <param name="Token">The bearer token every request but GET /health must present.</param>
 /// <param name="Certificate">The TLS certificate (with its key); null: plain HTTP, loopback only.</param>
 /// <param name="CertificateFile">The certificate's PEM file, so the command line can trust exactly it.</param>
-public sealed record AdminConfig(IPEndPoint EndPoint, SecretReference Token, X509Certificate2? Certificate = null, string? CertificateFile = null)
+/// <param name="Identities">Identities that may use the admin API with their own access token (identity_providers).</param>
+/// <param name="Groups">Groups whose members may use the admin API with their own access token.</param>
+public sealed record AdminConfig(IPEndPoint EndPoint, SecretReference Token, X509Certificate2? Certificate = null, string? CertificateFile = null,
+    IReadOnlyList<string>? Identities = null, IReadOnlyList<string>? Groups = null)
 {
+    /// <summary>Whether people may also authenticate with their own access tokens.</summary>
+    public bool AcceptsTokens => Identities is { Count: > 0 } || Groups is { Count: > 0 };
+
     /// <summary>The admin API's base URL as a client on this machine reaches it.</summary>
     public Uri BaseUrl(IPEndPoint? bound = null)
     {
