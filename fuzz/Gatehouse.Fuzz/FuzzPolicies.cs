@@ -23,6 +23,12 @@ internal static class FuzzPolicies
     /// <summary>The gate's second policy: reads and session settings only.</summary>
     public static PolicySnapshot GateStrict => Compiled.GateStrict;
 
+    /// <summary>As <see cref="GateLenient"/>, but a write to table <c>t</c> (of the texts: the UPDATE with WHERE) requires approval.</summary>
+    public static PolicySnapshot GateApproval => Compiled.GateApproval;
+
+    /// <summary>The rule of <see cref="GateApproval"/> that holds statements for approval.</summary>
+    public const string ApprovalRule = "writes-to-t-need-approval";
+
     private static PolicyValue V(string text) => new(text);
 
     private static IReadOnlyList<PolicyValue> L(params string[] items) => [.. items.Select(V)];
@@ -67,6 +73,16 @@ internal static class FuzzPolicies
             new PolicyRoleModel(V("app"), L("read", "write", "session", "opaque_code"))
             {
                 Rules = [new PolicyRuleModel(V("no-unbounded-writes"), V("deny"), At) { Shapes = L("delete_without_where", "update_without_where") }],
+            });
+
+        public static readonly PolicySnapshot GateApproval = Compile("gate-approval", [],
+            new PolicyRoleModel(V("app"), L("read", "write", "session", "opaque_code"))
+            {
+                Rules =
+                [
+                    new PolicyRuleModel(V("no-unbounded-writes"), V("deny"), At) { Shapes = L("delete_without_where", "update_without_where") },
+                    new PolicyRuleModel(V(ApprovalRule), V("require_approval"), At) { Classes = L("write"), Tables = L("t") },
+                ],
             });
 
         public static readonly PolicySnapshot GateStrict = Compile("gate-strict", [], new PolicyRoleModel(V("app"), L("read", "session")));

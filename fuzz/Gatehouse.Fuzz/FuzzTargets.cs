@@ -149,6 +149,9 @@ public static class FuzzTargets
     /// </summary>
     public static void PgPolicyGate(ReadOnlySpan<byte> data) => PgGateFuzz.Run(data);
 
+    /// <summary>How PgPolicyGate finding 4 (a held statement's request left pending; fixed) starts its message.</summary>
+    public const string PgPolicyGateStaleApproval = PgGateConversation.StaleApproval;
+
     /// <summary>Runs one <see cref="PgPolicyGate"/> conversation and tells what it did (oracles as in the target).</summary>
     public static PgGateRunStats PgPolicyGateStats(ReadOnlySpan<byte> data) => PgGateConversation.Run(data, null);
 

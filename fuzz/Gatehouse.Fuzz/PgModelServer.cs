@@ -31,10 +31,14 @@ namespace Gatehouse.Fuzz;
 /// Safety oracle: the server never prepares, binds, executes or runs a text the session policy in force when the
 /// client sent that message denies, decided on the text with the server's own standard_conforming_strings.
 /// </remarks>
-internal sealed class PgModelServer(bool standardConformingStrings, Action<byte[], bool> emit, Action<string> trace)
+internal sealed class PgModelServer(bool standardConformingStrings, Action<byte[], PgModelServer.Upstream> emit, Action<string> trace)
 {
-    /// <summary>One message the gateway wrote upstream, with what the harness knew when the client sent it.</summary>
-    public sealed record Upstream(byte[] Frame, SessionPolicy Policy, bool Substitute, string From)
+    /// <summary>
+    /// One message the gateway wrote upstream, with what the harness knew when the gateway decided it: the policy in
+    /// force, whether it is a substitute (and the SQLSTATE the client must get for it: 42501, or 57014 for a held
+    /// statement the client cancelled; null: either), and the approval request it was forwarded on, if any.
+    /// </summary>
+    public sealed record Upstream(byte[] Frame, SessionPolicy Policy, bool Substitute, string From, string? ApprovalId = null, string? PolicyErrorCode = "42501")
     {
         public byte Code => Frame[0];
 
@@ -63,6 +67,9 @@ internal sealed class PgModelServer(bool standardConformingStrings, Action<byte[
 
     public int ReadyForQuerySent { get; private set; }
 
+    /// <summary>How many messages forwarded on each approval request the server read (skipped or not).</summary>
+    public Dictionary<string, int> ApprovedReceived { get; } = new(StringComparer.Ordinal);
+
     public void Receive(Upstream message) => _input.Enqueue(message);
 
     /// <summary>Reads and answers up to <paramref name="count"/> messages.</summary>
@@ -78,6 +85,10 @@ internal sealed class PgModelServer(bool standardConformingStrings, Action<byte[
     {
         _current = message;
         _errorsForCurrent = 0;
+        if (message.ApprovalId is { } approval)
+        {
+            ApprovedReceived[approval] = ApprovedReceived.GetValueOrDefault(approval) + 1;
+        }
         if (_skipTillSync && message.Code != (byte)'S')
         {
             trace($"  server skips {message.From}");
@@ -104,7 +115,7 @@ internal sealed class PgModelServer(bool standardConformingStrings, Action<byte[
             {
                 string portal = CString(body, out int at);
                 string statement = CString(body[at..], out _);
-                Bind(portal, statement, message.Policy);
+                Bind(portal, statement, message.Policy, message.ApprovalId is not null);
                 break;
             }
 
@@ -128,7 +139,7 @@ internal sealed class PgModelServer(bool standardConformingStrings, Action<byte[
             case 'H':
                 break;
             case 'Q':
-                Query(CString(body, out _), message.Policy);
+                Query(CString(body, out _), message.Policy, message.ApprovalId is not null);
                 break;
             case 'F':
                 FunctionCall(message.Policy);
@@ -173,13 +184,14 @@ internal sealed class PgModelServer(bool standardConformingStrings, Action<byte[
         }
         else
         {
-            Safe(policy, text, _scs, "prepared");
+            Safe(policy, text, _scs, "prepared", approved: true); // preparing runs nothing: held at Bind
+
             _statements[name] = new Prepared(text, _scs, view);
             Emit(ParseComplete());
         }
     }
 
-    private void Bind(string portalName, string statementName, SessionPolicy policy)
+    private void Bind(string portalName, string statementName, SessionPolicy policy, bool approved)
     {
         Begin();
         if (!_statements.TryGetValue(statementName, out var statement))
@@ -199,8 +211,8 @@ internal sealed class PgModelServer(bool standardConformingStrings, Action<byte[
                 return;
             }
 
-            Safe(policy, statement.Text, statement.Scs, "bound");
-            _portals[portalName] = new Portal(statement, policy);
+            Safe(policy, statement.Text, statement.Scs, "bound", approved);
+            _portals[portalName] = new Portal(statement, policy, approved);
             Emit(BindComplete());
         }
     }
@@ -241,7 +253,7 @@ internal sealed class PgModelServer(bool standardConformingStrings, Action<byte[
         }
 
         var statement = portal.Statement;
-        Safe(portal.Policy, statement.Text, statement.Scs, "executed");
+        Safe(portal.Policy, statement.Text, statement.Scs, "executed", portal.Approved);
         if (statement.View.First is not { } command)
         {
             Emit(EmptyQueryResponse());
@@ -295,7 +307,7 @@ internal sealed class PgModelServer(bool standardConformingStrings, Action<byte[
 
     // ---- Simple query and function call -------------------------------------------------------------------
 
-    private void Query(string text, SessionPolicy policy)
+    private void Query(string text, SessionPolicy policy, bool approved)
     {
         Begin();
         _statements.Remove(""); // exec_simple_query drops the unnamed statement.
@@ -310,7 +322,7 @@ internal sealed class PgModelServer(bool standardConformingStrings, Action<byte[
         }
         else
         {
-            Safe(policy, text, _scs, "ran");
+            Safe(policy, text, _scs, "ran", approved);
             foreach (var command in view.Statements)
             {
                 if (!RunSimple(command))
@@ -429,15 +441,18 @@ internal sealed class PgModelServer(bool standardConformingStrings, Action<byte[
         Emit(Fields('E', ('S', "ERROR"), ('V', "ERROR"), ('C', sqlState), ('M', message)));
     }
 
-    private void Emit(byte[] frame) => emit(frame, _current!.Substitute);
+    private void Emit(byte[] frame) => emit(frame, _current!);
 
     private static byte[] Columns() => RowDescription(Field("n", 0, 0, 23, 4, -1, 0));
 
-    /// <summary>The safety oracle, at the moment the server would act on the text.</summary>
-    private void Safe(SessionPolicy policy, string text, bool scs, string what)
+    /// <summary>
+    /// The safety oracle, at the moment the server would act on the text: allowed, or requiring approval and
+    /// <paramref name="approved"/> (forwarded on an approved request, or only prepared).
+    /// </summary>
+    private void Safe(SessionPolicy policy, string text, bool scs, string what, bool approved)
     {
         var decision = policy.Decide(Encoding.UTF8.GetBytes(text), new SqlLexSettings(scs));
-        if (!decision.IsAllowed)
+        if (!decision.IsAllowed && !(approved && decision.Action == PolicyAction.RequireApproval))
         {
             throw new FuzzFindingException(
                 $"SAFETY: the server {what} \"{text}\" (standard_conforming_strings {(scs ? "on" : "off")}) for {_current!.From}, which the policy "
@@ -454,8 +469,11 @@ internal sealed class PgModelServer(bool standardConformingStrings, Action<byte[
 
     private sealed record Prepared(string Text, bool Scs, ServerText View);
 
-    private sealed class Portal(Prepared statement, SessionPolicy policy)
+    private sealed class Portal(Prepared statement, SessionPolicy policy, bool approved)
     {
+        /// <summary>Bound by a Bind forwarded on an approved request.</summary>
+        public bool Approved { get; } = approved;
+
         public Prepared Statement { get; } = statement;
 
         /// <summary>The policy in force when the client sent the Bind that made this portal.</summary>

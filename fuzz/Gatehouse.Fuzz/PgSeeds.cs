@@ -259,6 +259,13 @@ public static class PgSeeds
 
     private static readonly byte[] AnswerAll = [15];
 
+    /// <summary>Decide the held (or last) approval request: approve, deny, or the sender tries to (refused).</summary>
+    private static readonly byte[] Approve = [0x0B], Deny = [0x1B], DenyWithReason = [0x5B], SelfApprove = [0x2B], SelfDeny = [0x3B];
+
+    private static readonly byte[] Cancel = [0x0C];
+    private static readonly byte[] ExpireNow = [0x0D], ExpireLate = [0x1D];
+    private static readonly byte[] Wake = [0x0E];
+
     /// <summary>
     /// PgPolicyGate input: a control byte (bits 0-1 and 2-3: segment layouts, bit 4: strict policy first, bit 5:
     /// standard_conforming_strings off), then ops. A seed has a refused message iff it is named denied-*.
@@ -295,6 +302,24 @@ public static class PgSeeds
             B(1, 2), DescribeS(2), DescribeP(1), E(1), S, AnswerAll));
         yield return ("parse-existing", Concat([0x03], P(1, Select1), S, AnswerAll, P(1, SelectRows), B(0, 1), E(0), S, AnswerAll, CloseS(1), P(1, SelectRows), S, AnswerAll));
         yield return ("empty-and-flush", Concat([0x0A], P(0, EmptyText), B(0, 0), DescribeS(0), DescribeP(0), E(0), H, AnswerAll, S, Q(EmptyText), AnswerAll));
+        // Control bit 6: the approval policy (UPDATE of t requires approval); bit 7: a statement held at the end is approved.
+        yield return ("approval-query-approved", Concat([0x40],
+            Q(UpdateWhere), AnswerAll, SelfApprove, Approve, Wake, AnswerAll, Q(UpdateWhere), Q(Select1), Approve, Q(SelectRows), AnswerAll));
+        yield return ("approval-bind-approved", Concat([0x41],
+            P(1, UpdateWhere), B(0, 1), DescribeP(0), E(0), S, A(1), Wake, SelfDeny, Approve, A(2), Wake, AnswerAll,
+            B(1, 1), E(1), S, Approve, AnswerAll));
+        yield return ("approval-held-at-end", Concat([0xC6], P(0, Select1), B(0, 0), E(0), S, Q(UpdateWhere), Q(Select1), A(3)));
+        yield return ("approval-lenient-reload", Concat([0x00], Q(UpdateWhere), AnswerAll, [0x89], Q(UpdateWhere), A(1), Approve, Wake, AnswerAll, [0x89], Q(UpdateWhere), AnswerAll));
+        yield return ("denied-approval-denied", Concat([0x40],
+            Q(UpdateWhere), Q(Select1), Deny, Wake, AnswerAll, Approve,
+            P(0, UpdateWhere), B(0, 0), E(0), S, DenyWithReason, Wake, AnswerAll, Q(Select1), AnswerAll));
+        yield return ("denied-approval-expired", Concat([0x48],
+            Q(UpdateWhere), ExpireNow, Q(Select1), ExpireLate, Approve, Wake, AnswerAll,
+            P(2, UpdateWhere), S, AnswerAll, B(1, 2), E(1), S, ExpireLate, Wake, AnswerAll));
+        yield return ("denied-approval-cancelled", Concat([0x42],
+            Q(UpdateWhere), Cancel, Cancel, Wake, AnswerAll, Cancel,
+            P(0, UpdateWhere), B(0, 0), E(0), S, A(1), Cancel, Q(Select1), AnswerAll, Q(UpdateWhere), Approve, Wake, AnswerAll));
+        yield return ("denied-approval-held-at-end", Concat([0x40], Q(UpdateWhere), Q(Select1), A(2)));
         yield return ("pipelined-syncs", Concat([0x0F],
             P(0, Select1), B(0, 0), E(0), S, B(0, 0), E(0), S, Q(SelectRows), B(0, 0), E(0), S, A(4), A(4), A(4), AnswerAll));
     }

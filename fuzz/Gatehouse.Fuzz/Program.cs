@@ -3,6 +3,7 @@
 //   Gatehouse.Fuzz replay <target> <file|dir>...     run inputs once, without a fuzzer (reproduce a crash)
 //   Gatehouse.Fuzz write-seeds <corpus-dir>          regenerate the seed corpus (fuzz/corpus) from PgSeeds
 //   Gatehouse.Fuzz trace <file>                      print a PgPolicyGate input's conversation, message by message
+//   Gatehouse.Fuzz campaign <corpus-dir> <count> [seed]  run <count> random and mutated PgPolicyGate conversations (no libFuzzer)
 // Targets: PgFrontendMessages, PgBackendMessages, PgStartupPacket, PgRelay, SqlText, PgPolicyGate.
 //
 // Fuzzing with libFuzzer (Linux):
@@ -67,6 +68,11 @@ if (args is ["trace", var traced])
         Console.WriteLine($"FINDING: {finding.Message}");
         return 1;
     }
+}
+
+if (args is ["campaign", var campaignCorpus, var countText, .. var rest] && int.TryParse(countText, out int campaignCount))
+{
+    return PgGateCampaign.Run(campaignCorpus, campaignCount, rest.Length > 0 ? int.Parse(rest[0], System.Globalization.CultureInfo.InvariantCulture) : 1);
 }
 
 Console.Error.WriteLine("usage: Gatehouse.Fuzz <target> | replay <target> <file|dir>... | write-seeds <corpus-dir> | trace <file>");

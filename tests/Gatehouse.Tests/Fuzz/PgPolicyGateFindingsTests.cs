@@ -67,4 +67,39 @@ public sealed class PgPolicyGateFindingsTests
     [Fact]
     public void A_Query_the_server_skips_is_not_left_pending() =>
         FuzzTargets.PgPolicyGate([0x00, 0x03, 0x07, 0, 0x05, 0x0F]);
+
+    private const string Finding4 = "PgPolicyGate finding 4 (fixed): a held statement that leaves without approval (the policy changed, or the Parse "
+        + "in flight for its Bind came back) leaves its approval request pending and kept as PgPolicyGate._held; the next statement that "
+        + "requires approval is then decided by that old request (no new request), and runs once an approver approves the old one";
+
+    /// <summary>
+    /// Approval inputs (control bit 6: the policy <c>gate-approval</c>, where text 3 <c>UPDATE t SET a = 1 WHERE b = 2</c>
+    /// requires approval; op 0x09 swaps it with the strict read-only policy, 0x0B approves the held or else the last
+    /// request as "bob", 0x0E wakes the client direction). Query UPDATE is held (request A); the policy is reloaded
+    /// to strict and the client direction woken: the gate re-decides the frame (now denied) and refuses it with
+    /// 42501, but never withdraws A, which stays pending in the broker, and <c>_held</c> still points at it.
+    /// </summary>
+    [Fact]
+    public void A_held_Query_refused_after_a_reload_leaves_its_request_pending() =>
+        FuzzTargets.PgPolicyGate([0x40, 0x07, 3, 0x09, 0x0E]);
+
+    /// <summary>
+    /// The consequence: after the reload back, a new Query UPDATE submits no request (Hold reuses <c>_held</c>, A);
+    /// an approver approves A (the refused statement, still listed as pending), and the new UPDATE is forwarded and
+    /// run on that approval (SAFETY: nobody approved it). The target reports the root (STALE-APPROVAL, at the wake);
+    /// past that check the model server's safety oracle fires at the last op (the UPDATE run without approval).
+    /// </summary>
+    [Fact]
+    public void A_stale_approval_request_lets_the_next_statement_run() =>
+        FuzzTargets.PgPolicyGate([0x40, 0x07, 3, 0x09, 0x0E, 0x09, 0x0B, 0x07, 3, 0x0F]);
+
+    /// <summary>
+    /// Without a reload: Parse("", UPDATE), Sync, answered; Parse("", "SELECT 1") and Bind("", "") pipelined. The
+    /// Bind is held (the strictest of the texts the name may hold: the UPDATE confirmed, the SELECT in flight).
+    /// The server answers the Parse (ParseComplete), the client direction is woken, and the Bind, now decided on
+    /// "SELECT 1" alone, is forwarded without approval, rightly, but its request stays pending and held.
+    /// </summary>
+    [Fact]
+    public void A_held_Bind_allowed_after_its_Parse_came_back_leaves_its_request_pending() =>
+        FuzzTargets.PgPolicyGate([0x40, 0x00, 3, 0x05, 0x0F, 0x00, 0, 0x01, 0x0A, 0x0E]);
 }

@@ -133,7 +133,7 @@ internal sealed class PgPolicyGate
     {
         using var text = CString(body, 0);
         var verdict = DecideText(text, out _);
-        if (verdict.Action == PolicyAction.RequireApproval
+        if ((verdict.Action == PolicyAction.RequireApproval || _held is not null)
             && Hold(ref verdict, _held is null ? Encoding.UTF8.GetString(text.Span) : "", default) is { } hold)
         {
             return hold;
@@ -150,7 +150,8 @@ internal sealed class PgPolicyGate
     {
         var policy = CurrentPolicy();
         var verdict = policy is null ? new PgVerdict(PolicyAction.Deny, NoBinding) : From(policy, policy.DecideFunctionCall());
-        if (verdict.Action == PolicyAction.RequireApproval && Hold(ref verdict, "(a FunctionCall message: a function called by OID)", default) is { } hold)
+        if ((verdict.Action == PolicyAction.RequireApproval || _held is not null)
+            && Hold(ref verdict, "(a FunctionCall message: a function called by OID)", default) is { } hold)
         {
             return hold;
         }
@@ -229,13 +230,18 @@ internal sealed class PgPolicyGate
                     ref var request = ref _inFlight[i];
                     if (request.Kind == PgRequestKind.Parse && request.Statement == statement)
                     {
-                        verdict = PgVerdict.Strictest(verdict, Decide(policy, request.Text!));
-                        latest = request.Text;
+                        var pending = Decide(policy, request.Text!);
+                        if (pending.Action >= verdict.Action)
+                        {
+                            latest = request.Text; // the approver sees the text that needs approval
+                        }
+
+                        verdict = PgVerdict.Strictest(verdict, pending);
                     }
                 }
             }
 
-            if (verdict.Action != PolicyAction.RequireApproval)
+            if (verdict.Action != PolicyAction.RequireApproval && _held is null)
             {
                 return Send(PgRequestKind.Bind, verdict, _deniedBind, toServer);
             }
@@ -257,10 +263,13 @@ internal sealed class PgPolicyGate
     }
 
     /// <summary>
-    /// A statement that requires approval: the first time, submits it and holds the frame; when the frame is
-    /// offered again, returns Hold while the request is pending, or turns it into a verdict: allowed once when
-    /// approved (the frame is then forwarded, exactly once), refused when denied, expired or withdrawn. Null means
-    /// "go on with <paramref name="verdict"/>". Without approvals configured the statement is refused as it is.
+    /// A statement that requires approval: the first time, submits it and holds the frame. When the held frame is
+    /// offered again (its verdict decided anew: a policy reload, or the answer to a Parse in flight, may change it),
+    /// its request settles it: while pending, it stays held, unless it no longer requires approval (the request is
+    /// then withdrawn and the verdict decides); approved, it is allowed once (the frame is forwarded, exactly once)
+    /// unless the policy now denies it; denied, expired or withdrawn (cancelled), it is refused, whatever the policy
+    /// now says. Null means "go on with <paramref name="verdict"/>". Without approvals configured the statement is
+    /// refused as it is.
     /// </summary>
     private FrameAction? Hold(ref PgVerdict verdict, string statement, in ReadOnlySequence<byte> bind)
     {
@@ -270,6 +279,13 @@ internal sealed class PgPolicyGate
         }
 
         var ticket = _held;
+        if (ticket is not null && ticket.State == ApprovalState.Pending && verdict.Action != PolicyAction.RequireApproval)
+        {
+            _held = null;
+            ticket.Withdraw();
+            return null;
+        }
+
         if (ticket is null)
         {
             var policy = _policy!;
@@ -290,15 +306,20 @@ internal sealed class PgPolicyGate
                 return FrameAction.Hold;
             case ApprovalState.Approved:
                 _held = null;
-                verdict = PgVerdict.Allowed;
+                if (verdict.Action != PolicyAction.Deny)
+                {
+                    verdict = PgVerdict.Allowed;
+                }
+
                 return null;
             default:
                 _held = null;
+                string rule = verdict.Rule?.Name ?? ticket.Request.Rule;
                 verdict = new PgVerdict(PolicyAction.Deny, ticket.State switch
                 {
                     ApprovalState.Withdrawn => CancelledWhileHeld,
-                    ApprovalState.Expired => Builtin(verdict.Rule!.Name, $"no one approved the statement in time (request {ticket.Request.Id})"),
-                    _ => Builtin(verdict.Rule!.Name, $"{ticket.DecidedBy ?? "an approver"} denied the statement (request {ticket.Request.Id})"
+                    ApprovalState.Expired => Builtin(rule, $"no one approved the statement in time (request {ticket.Request.Id})"),
+                    _ => Builtin(rule, $"{ticket.DecidedBy ?? "an approver"} denied the statement (request {ticket.Request.Id})"
                                                    + (ticket.Reason is { Length: > 0 } reason ? ": " + reason : "")),
                 });
                 return null;
@@ -405,6 +426,14 @@ internal sealed class PgPolicyGate
     /// </summary>
     private FrameAction Send(PgRequestKind kind, PgVerdict verdict, byte[] substitute, PipeWriter toServer)
     {
+        // The held frame is being decided without its approval (a policy reload or a Parse's answer changed its
+        // verdict): its request must not outlive it, or it would stand in for the next statement that needs one.
+        if (_held is { } stale)
+        {
+            _held = null;
+            stale.Withdraw();
+        }
+
         if (!_serverSkipping)
         {
             Enqueue(new PgRequest { Kind = kind, Denial = verdict.Rule });
