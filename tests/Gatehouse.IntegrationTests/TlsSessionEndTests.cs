@@ -131,31 +131,13 @@ public sealed class TlsSessionEndTests(PostgresFixture fixture)
         Assert.Equal(('E', "57P05"), (error.Type, error.SqlState));
     }
 
-    [Fact]
-    public async Task A_tls_session_whose_upstream_backend_is_terminated_ends_as_ServerDisconnected()
+    [Theory]
+    [InlineData(SslMode.Require)]
+    [InlineData(SslMode.Disable)]
+    public async Task A_session_whose_upstream_backend_is_terminated_ends_as_ServerDisconnected(SslMode sslMode)
     {
         await using var gateway = await GatewayProcess.StartAsync(Server);
-        await using var connection = new NpgsqlConnection(gateway.ConnectionString(SslMode.Require));
-        await connection.OpenAsync();
-        int backend;
-        await using (var command = new NpgsqlCommand("SELECT pg_backend_pid()", connection))
-        {
-            backend = (int)(await command.ExecuteScalarAsync())!;
-        }
-
-        Assert.True(await Direct.ScalarAsync<bool>(Server, $"SELECT pg_terminate_backend({backend})"));
-
-        await WaitForSessionEndOrExitAsync(gateway, "ServerDisconnected");
-        Assert.False(gateway.HasExited, $"the gateway process died:\n{gateway.Output}");
-        Assert.True(gateway.Output.Contains("ended: ServerDisconnected ", StringComparison.Ordinal),
-            $"no session end with ServerDisconnected in the gateway log:\n{gateway.Output}");
-    }
-
-    [Fact]
-    public async Task A_plaintext_session_whose_upstream_backend_is_terminated_ends_as_ServerDisconnected()
-    {
-        await using var gateway = await GatewayProcess.StartAsync(Server);
-        await using var connection = new NpgsqlConnection(gateway.ConnectionString(SslMode.Disable));
+        await using var connection = new NpgsqlConnection(gateway.ConnectionString(sslMode));
         await connection.OpenAsync();
         int backend;
         await using (var command = new NpgsqlCommand("SELECT pg_backend_pid()", connection))

@@ -63,8 +63,6 @@ internal sealed class PgPolicyGate
     private static readonly PolicyRuleInfo TooManyStatements = Builtin("statement-limit",
         $"the session holds too many prepared statements (at most {MaxNamedStatements}, {MaxStatementBytes / (1024 * 1024)} MiB)");
 
-    private static readonly string[] KindNames = ["Parse", "Bind", "Describe", "Execute", "Close", "Sync", "Query", "FunctionCall"];
-
     private readonly Lock _lock = new();
     private readonly PolicyStore _store;
     private readonly string _identity;
@@ -88,7 +86,8 @@ internal sealed class PgPolicyGate
 
     // Nothing is in flight and the server's last word was ReadyForQuery. Settings a statement changed are reported
     // (ParameterStatus) only just before ReadyForQuery, so only then are the tracked lexing settings certain.
-    private bool _idle = true;
+    // Written under the lock; read without it by the client direction, which is the only one that clears it.
+    private volatile bool _idle = true;
 
     private readonly IApprovalBroker? _approvals;
     private readonly RelayWaker? _waker;
@@ -341,22 +340,21 @@ internal sealed class PgPolicyGate
         var reader = new SequenceReader<byte>(bind);
         reader.TryAdvanceTo(0);
         reader.TryAdvanceTo(0);
+        // Format codes (PostgreSQL docs, Bind): none means text for all, one applies to all, else one per parameter.
+        // Counts are unsigned; the validator has checked that the values are all there.
         reader.TryReadBigEndian(out short formatCount);
-        Span<short> formats = stackalloc short[Math.Min((int)formatCount, 64)];
-        for (int i = 0; i < formatCount; i++)
+        var formats = new short[(ushort)formatCount];
+        for (int i = 0; i < formats.Length; i++)
         {
-            reader.TryReadBigEndian(out short format);
-            if (i < formats.Length)
-            {
-                formats[i] = format;
-            }
+            reader.TryReadBigEndian(out formats[i]);
         }
 
         reader.TryReadBigEndian(out short parameterCount);
-        for (int i = 0; i < parameterCount; i++)
+        for (int i = 0; i < (ushort)parameterCount; i++)
         {
             reader.TryReadBigEndian(out int length);
-            short format = formatCount == 0 ? (short)0 : formats[Math.Min(formatCount == 1 ? 0 : i, formats.Length - 1)];
+            // A count that fits neither rule is the server's to refuse; here it only labels the value.
+            short format = formats.Length switch { 0 => 0, 1 => formats[0], _ => i < formats.Length ? formats[i] : (short)0 };
             text.Append(i == 0 ? "\n-- parameters: " : ", ").Append('$').Append(i + 1).Append(" = ");
             if (length < 0)
             {
@@ -448,10 +446,10 @@ internal sealed class PgPolicyGate
             return FrameAction.Forward;
         }
 
-        PgProtocolLog.StatementRefused(_state.Session.Logger, _state.Session.Id, _identity, _connection, KindNames[(int)kind],
+        PgProtocolLog.StatementRefused(_state.Session.Logger, _state.Session.Id, _identity, _connection, kind.ToString(),
             verdict.Rule!.Name, verdict.Action == PolicyAction.Deny ? "deny" : "require_approval");
         _audit.Record(new AuditEvent(DateTimeOffset.UtcNow, AuditKinds.StatementDenied, _identity, _connection, _state.Session.Id, verdict.Rule.Name,
-            Detail: KindNames[(int)kind] + " refused: " + verdict.Rule.Description));
+            Detail: kind + " refused: " + verdict.Rule.Description));
         toServer.Write(substitute);
         return FrameAction.Handled;
     }
@@ -472,6 +470,12 @@ internal sealed class PgPolicyGate
     public bool OnResponse(byte code, in ReadOnlySequence<byte> frame, PipeWriter toClient, out bool handled)
     {
         handled = false;
+        if (!AnswersRequest(code))
+        {
+            // Notices, notifications, ParameterStatus, COPY data: nothing to match, and no lock per CopyData row.
+            return true;
+        }
+
         lock (_lock)
         {
             switch ((BackendCode)code)
@@ -520,6 +524,12 @@ internal sealed class PgPolicyGate
             }
         }
     }
+
+    /// <summary>The response codes <see cref="OnResponse"/> matches to requests.</summary>
+    private static bool AnswersRequest(byte code) => (BackendCode)code is BackendCode.ParseComplete or BackendCode.BindComplete
+        or BackendCode.CloseComplete or BackendCode.ParameterDescription or BackendCode.RowDescription or BackendCode.NoData
+        or BackendCode.CommandComplete or BackendCode.EmptyQueryResponse or BackendCode.PortalSuspended or BackendCode.FunctionCallResponse
+        or BackendCode.CopyInResponse or BackendCode.CopyOutResponse or BackendCode.ErrorResponse or BackendCode.ReadyForQuery;
 
     private bool Expect(PgRequestKind kind) => _inFlight.Count > 0 && _inFlight.Front.Kind == kind && _inFlight.Front.Denial is null;
 
@@ -670,11 +680,7 @@ internal sealed class PgPolicyGate
     private PgVerdict DecideText(in PooledText text, out PgLexMode mode)
     {
         var span = text.Span;
-        bool uncertain;
-        lock (_lock)
-        {
-            uncertain = !_idle;
-        }
+        bool uncertain = !_idle;
 
         bool backslash = uncertain && span.Contains((byte)'\\');
         mode = backslash ? PgLexMode.Either

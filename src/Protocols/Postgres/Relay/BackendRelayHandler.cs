@@ -39,7 +39,9 @@ internal readonly struct BackendRelayHandler(PgRelayState state) : IRelayHandler
             state.CopyInStarted();
         }
 
-        if (state.Gate is { } gate && !(code == (byte)BackendCode.ErrorResponse && IsFatal(frame)))
+        // A FATAL is no answer to a request: the session ends, and the client must see it as it is.
+        bool fatal = code == (byte)BackendCode.ErrorResponse && IsFatal(frame);
+        if (state.Gate is { } gate && !fatal)
         {
             if (!gate.OnResponse(code, frame, output, out bool replaced))
             {
@@ -70,7 +72,7 @@ internal readonly struct BackendRelayHandler(PgRelayState state) : IRelayHandler
                 return FrameAction.Forward;
             case BackendCode.ErrorResponse:
                 state.CopyIn = false;
-                if (IsFatal(frame))
+                if (fatal)
                 {
                     state.ServerSentFatal = true;
                 }
