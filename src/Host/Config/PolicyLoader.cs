@@ -42,7 +42,13 @@ public sealed record PolicyLoadResult(
 /// </summary>
 public static class PolicyLoader
 {
-    private static readonly string[] TopKeys = ["unknown_statements", "rules", "roles", "bindings"];
+    private static readonly string[] TopKeys = ["unknown_statements", "rules", "roles", "bindings", "masking"];
+    private static readonly string[] MaskingKeys = ["key", "rules"];
+    private static readonly string[] MaskRuleKeys =
+    [
+        "name", "columns", "detect", "patterns", "style", "keep", "expressions", "binary", "copy", "predicates", "identities", "groups", "roles",
+        "connections",
+    ];
     private static readonly string[] RoleKeys = ["allow", "rules"];
     private static readonly string[] RuleKeys = ["name", "description", "classes", "shapes", "copy", "tables", "functions", "action"];
     private static readonly string[] BindingKeys = ["identities", "groups", "connections", "role", "access", "max_duration", "auto_approve"];
@@ -182,7 +188,74 @@ public static class PolicyLoader
             Rules = rules,
             Roles = roles,
             Bindings = bindings,
+            Masking = Masking(yaml, root),
         };
+    }
+
+    /// <summary><c>masking: { key: { env: NAME }, rules: [...] }</c>.</summary>
+    private static PolicyMaskingModel? Masking(YamlReader yaml, YamlMappingNode root)
+    {
+        var map = yaml.Mapping(root, "masking", "the policy");
+        if (map is null)
+        {
+            return null;
+        }
+
+        yaml.CheckKeys(map, "masking", MaskingKeys);
+        (string, PolicyValue)? key = null;
+        if (yaml.Get(map, "key") is { } keyNode)
+        {
+            if (keyNode is YamlMappingNode { Children.Count: 1 } secret
+                && secret.Children.First() is var (kindNode, valueNode)
+                && kindNode is YamlScalarNode { Value: "env" or "file" or "value" } kind
+                && Scalar(yaml, valueNode, "masking.key") is { } value)
+            {
+                key = (kind.Value!, value);
+            }
+            else
+            {
+                yaml.Error(keyNode, "masking.key must be one of { env: NAME }, { file: PATH } or { value: TEXT }");
+            }
+        }
+
+        var rules = new List<PolicyMaskRuleModel>();
+        int index = 0;
+        foreach (var rule in yaml.Sequence(map, "rules", "masking"))
+        {
+            string where = $"masking.rules[{index++}]";
+            yaml.CheckKeys(rule, where, MaskRuleKeys);
+            var nameNode = yaml.Get(rule, "name");
+            if (nameNode is null)
+            {
+                yaml.Error(rule, $"{where} needs 'name'");
+                continue;
+            }
+
+            if (Scalar(yaml, nameNode, $"'name' in {where}") is not { } name)
+            {
+                continue;
+            }
+
+            where = $"masking rule '{name.Text}'";
+            rules.Add(new PolicyMaskRuleModel(name, At(yaml, rule))
+            {
+                Columns = List(yaml, rule, "columns", where),
+                Detect = List(yaml, rule, "detect", where),
+                Patterns = List(yaml, rule, "patterns", where),
+                Style = Optional(yaml, rule, "style", where),
+                Keep = Optional(yaml, rule, "keep", where),
+                Expressions = Optional(yaml, rule, "expressions", where),
+                Binary = Optional(yaml, rule, "binary", where),
+                Copy = Optional(yaml, rule, "copy", where),
+                Predicates = Optional(yaml, rule, "predicates", where),
+                Identities = List(yaml, rule, "identities", where),
+                Groups = List(yaml, rule, "groups", where),
+                Roles = List(yaml, rule, "roles", where),
+                Connections = List(yaml, rule, "connections", where),
+            });
+        }
+
+        return new PolicyMaskingModel(At(yaml, map)) { Key = key, Rules = rules };
     }
 
     private static PolicyValue? Optional(YamlReader yaml, YamlMappingNode map, string key, string where) =>

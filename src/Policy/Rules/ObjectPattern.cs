@@ -56,7 +56,33 @@ internal sealed class ObjectPattern
     /// <summary>Parses a pattern written like a SQL name; null and an error message when it is not one.</summary>
     public static ObjectPattern? Parse(string text, out string? error)
     {
-        var parts = new List<byte[]>(2);
+        if (ParseParts(text, out error) is not { } parts)
+        {
+            return null;
+        }
+
+        if (parts.Count > 2)
+        {
+            error = $"'{text}': a pattern is name or schema.name (the database is the connection's)";
+            return null;
+        }
+
+        byte[]? schema = parts.Count == 2 ? parts[0] : null;
+        if (schema is [Wildcard])
+        {
+            schema = null;
+        }
+
+        return new ObjectPattern(text, schema, parts[^1]);
+    }
+
+    /// <summary>
+    /// Splits a pattern written like a dotted SQL name into normalized parts (<c>*</c> outside quotes stored as
+    /// <see cref="Wildcard"/>); null and an error message when it is not one.
+    /// </summary>
+    internal static List<byte[]>? ParseParts(string text, out string? error)
+    {
+        var parts = new List<byte[]>(3);
         byte[] utf8 = Encoding.UTF8.GetBytes(text);
         int i = 0;
         error = null;
@@ -159,19 +185,7 @@ internal sealed class ObjectPattern
             }
         }
 
-        if (parts.Count > 2)
-        {
-            error = $"'{text}': a pattern is name or schema.name (the database is the connection's)";
-            return null;
-        }
-
-        byte[]? schema = parts.Count == 2 ? parts[0] : null;
-        if (schema is [Wildcard])
-        {
-            schema = null;
-        }
-
-        return new ObjectPattern(text, schema, parts[^1]);
+        return parts;
     }
 
     // Glob with Wildcard matching any run of bytes, including none; iterative, with one backtrack point.

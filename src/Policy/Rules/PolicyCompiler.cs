@@ -179,12 +179,17 @@ public static class PolicyCompiler
                 }
             }
 
+            var masking = model.Masking is { } maskingModel
+                ? Gatehouse.Policy.Masking.MaskingCompiler.Compile(maskingModel, roles.Keys, Error, (position, message) => _warnings.Add(new PolicyIssue(Fix(position), message)))
+                : Gatehouse.Policy.Masking.MaskingPolicy.None;
+
             if (_errors.Count > 0)
             {
                 return new PolicyCompilation(null, _errors, _warnings);
             }
 
             var snapshot = PolicySnapshot.CreateEmpty(model.Source);
+            snapshot.Masking = masking;
             var policies = new Dictionary<string, SessionPolicy>(StringComparer.Ordinal);
             foreach (var (name, (_, allowed, rules)) in roles)
             {

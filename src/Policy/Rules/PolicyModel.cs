@@ -73,6 +73,66 @@ public sealed record PolicyModel(string Source, PolicyPosition Position)
 
     /// <summary>In order: the first binding that matches a session gives it its role.</summary>
     public IReadOnlyList<PolicyBindingModel> Bindings { get; init; } = [];
+
+    /// <summary>Masking of result values (docs/policy.md, masking); null when the policy masks nothing.</summary>
+    public PolicyMaskingModel? Masking { get; init; }
+}
+
+/// <summary>The <c>masking</c> section: rules, and the key of the <c>hash</c> style.</summary>
+/// <param name="Position">The section's mapping.</param>
+public sealed record PolicyMaskingModel(PolicyPosition Position)
+{
+    /// <summary>
+    /// The key of the hash style: <c>{ env: NAME }</c>, <c>{ file: PATH }</c> or <c>{ value: TEXT }</c> (kind and
+    /// text); read when the policy is compiled, so a reload picks up a rotated key.
+    /// </summary>
+    public (string Kind, PolicyValue Value)? Key { get; init; }
+
+    public IReadOnlyList<PolicyMaskRuleModel> Rules { get; init; } = [];
+}
+
+/// <summary>
+/// A masking rule: what it masks (stored columns, value detectors, patterns), how (style), for whom (identities,
+/// groups, roles, connections; all when none is stated), and the modes for the paths origin cannot cover.
+/// </summary>
+/// <param name="Name">Unique among the masking rules.</param>
+/// <param name="Position">The rule's mapping.</param>
+public sealed record PolicyMaskRuleModel(PolicyValue Name, PolicyPosition Position)
+{
+    /// <summary><c>schema.table.column</c> or <c>table.column</c> patterns, with <c>*</c> globs.</summary>
+    public IReadOnlyList<PolicyValue>? Columns { get; init; }
+
+    /// <summary>Built-in detectors: card, ssn, email, phone, iban, aws_key, secret_token, jwt, pem_private_key.</summary>
+    public IReadOnlyList<PolicyValue>? Detect { get; init; }
+
+    /// <summary>Custom detectors: regular expressions, run in linear time.</summary>
+    public IReadOnlyList<PolicyValue>? Patterns { get; init; }
+
+    /// <summary>redact (default), keep_last, hash or null.</summary>
+    public PolicyValue? Style { get; init; }
+
+    /// <summary>For keep_last: how many trailing characters stay (default 4).</summary>
+    public PolicyValue? Keep { get; init; }
+
+    /// <summary>mask (default) or deny.</summary>
+    public PolicyValue? Expressions { get; init; }
+
+    /// <summary>null (default) or deny.</summary>
+    public PolicyValue? Binary { get; init; }
+
+    /// <summary>mask (default) or deny.</summary>
+    public PolicyValue? Copy { get; init; }
+
+    /// <summary>allow (default) or deny.</summary>
+    public PolicyValue? Predicates { get; init; }
+
+    public IReadOnlyList<PolicyValue>? Identities { get; init; }
+
+    public IReadOnlyList<PolicyValue>? Groups { get; init; }
+
+    public IReadOnlyList<PolicyValue>? Roles { get; init; }
+
+    public IReadOnlyList<PolicyValue>? Connections { get; init; }
 }
 
 /// <summary>A role: the statement classes it allows and its own rules.</summary>

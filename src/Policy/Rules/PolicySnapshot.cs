@@ -43,6 +43,9 @@ public sealed class PolicySnapshot
     /// </summary>
     public static PolicySnapshot Unrestricted { get; } = CreateUnrestricted();
 
+    /// <summary>The masking rules; <see cref="Masking.MaskingPolicy.None"/> when the policy masks nothing.</summary>
+    public Gatehouse.Policy.Masking.MaskingPolicy Masking { get; internal set; } = Gatehouse.Policy.Masking.MaskingPolicy.None;
+
     /// <summary>Whether any binding has <c>access: grant</c>.</summary>
     public bool HasGrantBindings { get; private set; }
 
