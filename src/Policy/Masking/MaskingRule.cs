@@ -88,19 +88,19 @@ public sealed class MaskingRule
 
     internal FrozenSet<string>? Connections { get; init; }
 
-    internal PolicyRuleInfo ExpressionDenial { get; }
+    public PolicyRuleInfo ExpressionDenial { get; }
 
-    internal PolicyRuleInfo PredicateDenial { get; }
+    public PolicyRuleInfo PredicateDenial { get; }
 
-    internal PolicyRuleInfo BinaryDenial { get; }
+    public PolicyRuleInfo BinaryDenial { get; }
 
-    internal PolicyRuleInfo CopyDenial { get; }
+    public PolicyRuleInfo CopyDenial { get; }
 
-    internal PolicyRuleInfo CopyOutDenial { get; }
+    public PolicyRuleInfo CopyOutDenial { get; }
 
-    internal PolicyRuleInfo StoreDenial { get; }
+    public PolicyRuleInfo StoreDenial { get; }
 
-    internal PolicyRuleInfo StatisticsDenial { get; }
+    public PolicyRuleInfo StatisticsDenial { get; }
 
     /// <summary>
     /// Whether the rule applies to a session: every stated criterion must match (identities, or groups when

@@ -30,8 +30,14 @@ public struct MaskAnalysis
     /// <summary>The statement reads the planner's statistics views, which show stored values.</summary>
     public bool Statistics;
 
+    /// <summary>The statement reads a relation with masked columns, or a masked column, anywhere.</summary>
+    public int Reads;
+
     /// <summary>The text could not be lexed: the caller must assume the worst.</summary>
     public bool Unreadable;
+
+    /// <summary>The session masks by column, but the catalog to do it by is not loaded: nothing may run.</summary>
+    public bool Unavailable;
 
     /// <summary><c>COPY relation TO STDOUT</c> of a relation with masked columns: the rule, and what is copied.</summary>
     public int CopyRule;
@@ -45,7 +51,7 @@ public struct MaskAnalysis
     /// <summary>Nothing masked is used.</summary>
     public static MaskAnalysis None => new()
     {
-        Referenced = -1, InExpression = -1, InPredicate = -1, Stored = -1, Defined = -1, CopyRule = -1, CopyUnmaskable = -1,
+        Referenced = -1, InExpression = -1, InPredicate = -1, Stored = -1, Defined = -1, CopyRule = -1, CopyUnmaskable = -1, Reads = -1,
     };
 
     /// <summary>The first rule the statement involves in any way; -1 when none.</summary>
@@ -257,6 +263,7 @@ public static class StatementMaskAnalyzer
         private void Statement(int from, int to, ref MaskAnalysis result)
         {
             Span<Clause> clauses = stackalloc Clause[MaxDepth + 1];
+            Span<bool> ownSelect = stackalloc bool[MaxDepth + 1]; // SELECT was written at this depth (not inherited into a call)
             Span<byte> name = stackalloc byte[SqlNames.PartBuffer];
             int depth = 0;
             clauses[0] = Clause.Other;
@@ -284,7 +291,8 @@ public static class StatementMaskAnalyzer
                         if (depth < MaxDepth)
                         {
                             depth++;
-                            clauses[depth] = clauses[depth - 1] == Clause.Target ? Clause.Target : clauses[depth - 1];
+                            clauses[depth] = clauses[depth - 1];
+                            ownSelect[depth] = false;
                         }
 
                         continue;
@@ -305,6 +313,7 @@ public static class StatementMaskAnalyzer
                     case SqlTokenKind.Identifier:
                         if (Clauses(i, first, ref clauses[depth], ref writes, ref setOperation, ref afterTargetKeyword))
                         {
+                            ownSelect[depth] |= clauses[depth] == Clause.Select;
                             continue;
                         }
 
@@ -318,7 +327,8 @@ public static class StatementMaskAnalyzer
                         int rule = RelationOrAlias(i - 2, name);
                         if (rule >= 0)
                         {
-                            Use(rule, ChainStart(i - 2, from), i, from, to, clauses[depth], wholeRow: false, ref result, ref referenced, ref source);
+                            Use(rule, ChainStart(i - 2, from), i, from, to, clauses[depth], ownSelect[depth], wholeRow: false, ref result, ref referenced,
+                                ref source);
                         }
 
                         continue;
@@ -364,12 +374,12 @@ public static class StatementMaskAnalyzer
                 afterTargetKeyword = false;
                 if (column >= 0)
                 {
-                    Use(column, chainStart, i, from, to, clause, wholeRow: false, ref result, ref referenced, ref source);
+                    Use(column, chainStart, i, from, to, clause, ownSelect[depth], wholeRow: false, ref result, ref referenced, ref source);
                 }
 
                 if (relation >= 0)
                 {
-                    Use(relation, chainStart, i, from, to, clause, wholeRow: true, ref result, ref referenced, ref source);
+                    Use(relation, chainStart, i, from, to, clause, ownSelect[depth], wholeRow: true, ref result, ref referenced, ref source);
                 }
             }
 
@@ -397,6 +407,12 @@ public static class StatementMaskAnalyzer
                 result.Stored = First(result.Stored, source);
             }
 
+            int reads = referenced >= 0 ? referenced : source >= 0 ? source : result.InPredicate;
+            if (reads >= 0)
+            {
+                result.Reads = First(result.Reads, reads);
+            }
+
             if (defines && (referenced >= 0 || source >= 0))
             {
                 result.Defined = First(result.Defined, referenced >= 0 ? referenced : source);
@@ -404,7 +420,7 @@ public static class StatementMaskAnalyzer
         }
 
         /// <summary>A masked column or whole row used at tokens [chainStart, end] in a clause.</summary>
-        private readonly void Use(int rule, int chainStart, int end, int from, int to, Clause clause, bool wholeRow, ref MaskAnalysis result,
+        private readonly void Use(int rule, int chainStart, int end, int from, int to, Clause clause, bool selectList, bool wholeRow, ref MaskAnalysis result,
             ref int referenced, ref int source)
         {
             switch (clause)
@@ -431,7 +447,7 @@ public static class StatementMaskAnalyzer
                 default:
                     referenced = First(referenced, rule);
                     source = First(source, rule);
-                    if (wholeRow || !IsBareItem(chainStart, end, from, to))
+                    if (wholeRow || !selectList || !IsBareItem(chainStart, end, from, to))
                     {
                         result.InExpression = First(result.InExpression, rule);
                     }
@@ -628,6 +644,7 @@ public static class StatementMaskAnalyzer
             }
 
             result.CopyRule = First(result.CopyRule, relationRule);
+            result.Reads = First(result.Reads, relationRule);
             if (result.Copy is null)
             {
                 result.Copy = new MaskCopyTarget(schema, relation, columns);
