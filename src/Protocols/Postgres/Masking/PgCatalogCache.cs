@@ -52,8 +52,9 @@ internal sealed class PgCatalogCache : IAsyncDisposable
     public PgCatalogSnapshot? Current => Volatile.Read(ref _published)?.Snapshot;
 
     /// <summary>
-    /// Raised after each successful load with the new snapshot, on a thread-pool thread, so sessions that met an
-    /// OID the previous snapshot did not know can look again. Handlers must be quick and must not throw.
+    /// Raised after each successful load with the new snapshot (by the loading task, after the snapshot is
+    /// published and its waiters released), so sessions that met an OID the previous snapshot did not know can
+    /// look again. Handlers must be quick; an exception from one is logged and does not reach the others.
     /// </summary>
     public event Action<PgCatalogSnapshot>? Refreshed;
 

@@ -209,13 +209,14 @@ internal sealed class PgCatalogLoader : IPgCatalogSource
             PgFrontendWriter.WriteSync(output);
         }, cancellationToken).ConfigureAwait(false);
 
+        // Views whose definition did not describe keep all-unknown columns.
         var origins = new Dictionary<uint, PgColumnOrigin[]>(views.Length);
-        int notDescribed = 0;
         foreach (var view in views)
         {
             origins[view.Oid] = new PgColumnOrigin[view.Columns.Length];
         }
 
+        int notDescribed = views.Length;
         for (int i = 0; i < describable.Length; i++)
         {
             var view = views[describable[i]];
@@ -223,15 +224,7 @@ internal sealed class PgCatalogLoader : IPgCatalogSource
             if (described.Fields[i] is { } fields && fields.Length == view.Columns.Length)
             {
                 origins[view.Oid] = fields;
-            }
-        }
-
-        foreach (var view in views)
-        {
-            var columns = origins[view.Oid];
-            if (columns.Length > 0 && Array.TrueForAll(columns, static c => c.IsUnknown))
-            {
-                notDescribed++;
+                notDescribed--;
             }
         }
 
