@@ -170,7 +170,8 @@ public sealed class CatalogTests(PostgresFixture fixture, ITestOutputHelper outp
         var next = await cache.GetAsync(CancellationToken.None);
         Assert.Equal(first.Version + 1, next.Version);
         Assert.Same(next, await refreshed.Task.WaitAsync(TimeSpan.FromSeconds(30)));
-        AssertView(next, view, [("who", Col((await OidsAsync(connection))["hr.t"], 3))], [Col((await OidsAsync(connection))["hr.t"], 3)]);
+        uint t = (await OidsAsync(connection))["hr.t"];
+        AssertView(next, view, [("who", Col(t, 3))], [Col(t, 3)]);
     }
 
     [Fact]
@@ -252,6 +253,28 @@ public sealed class CatalogTests(PostgresFixture fixture, ITestOutputHelper outp
         {
             await Server.PsqlAsync($"DROP VIEW public.peek; DROP SCHEMA locked CASCADE; DROP OWNED BY {role}", _database);
             await Server.PsqlAsync($"DROP ROLE {role}", "postgres");
+        }
+    }
+
+    [Fact]
+    public async Task Views_over_a_table_locked_by_DDL_are_unknown_without_stalling_the_load()
+    {
+        await using var ddl = await OpenAsync();
+        await ExecuteAsync(ddl, "CREATE TABLE hr.busy (k int, v text); CREATE VIEW hr.v_busy AS SELECT v FROM hr.busy");
+        await ExecuteAsync(ddl, "BEGIN; LOCK TABLE hr.busy IN ACCESS EXCLUSIVE MODE");
+        try
+        {
+            await using var cache = NewCache(Target(), new PgCatalogOptions { LockTimeout = TimeSpan.FromMilliseconds(100) });
+            var snapshot = await cache.GetAsync(CancellationToken.None);
+            await using var reader = await OpenAsync();
+            var oids = await OidsAsync(reader);
+            AssertView(snapshot, oids["hr.v_busy"], [("v", PgColumnOrigin.Unknown)], [Col(oids["hr.busy"], 2)]);
+            Assert.Equal(1, snapshot.ViewsNotDescribed);
+            AssertView(snapshot, oids["hr.v_deeper"], [("X2", Col(oids["hr.t"], 2))], [Col(oids["hr.t"], 2)]);
+        }
+        finally
+        {
+            await ExecuteAsync(ddl, "ROLLBACK");
         }
     }
 
