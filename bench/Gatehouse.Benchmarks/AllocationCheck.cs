@@ -53,6 +53,9 @@ internal static class AllocationCheck
             }
         }
 
+        var catalog = new PgCatalogBenchmarks();
+        failures += Measure("CatalogResolveFields", PgCatalogBenchmarks.Fields, catalog.ResolveFields);
+
         return failures == 0 ? 0 : 1;
     }
 
