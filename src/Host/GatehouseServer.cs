@@ -6,6 +6,7 @@ using Gatehouse.Host.State;
 using Gatehouse.Policy.Access;
 using Gatehouse.Policy.Rules;
 using Gatehouse.Protocols.Postgres;
+using Gatehouse.Protocols.Postgres.Masking;
 using Microsoft.Extensions.Logging;
 
 namespace Gatehouse.Host;
@@ -27,6 +28,9 @@ public sealed class GatehouseServer : IAsyncDisposable
     private readonly WebhookAnnouncer _announcer;
     private readonly SessionAuditor _sessionAuditor;
     private AdminEndpoint? _admin;
+
+    // The upstream catalogs masking by column reads, one per connection target, shared by every listener.
+    private readonly PgCatalogs _catalogs;
 
     public GatehouseServer(GatehouseConfig config, ILoggerFactory loggerFactory)
     {
@@ -56,9 +60,13 @@ public sealed class GatehouseServer : IAsyncDisposable
         _sessionAuditor = new SessionAuditor(Gateway.Sessions, _audit, _store.Instance);
 
         var cancels = new PgCancelKeys();
+        _catalogs = new PgCatalogs(new PgCatalogOptions(), loggerFactory);
         foreach (var listener in config.Listeners)
         {
-            var protocol = new PgProtocol(listener.Postgres, config.Postgres, cancels, Policy, Approvals, _audit, config.Approvals.StatementTimeout);
+            var protocol = new PgProtocol(listener.Postgres, config.Postgres, cancels, Policy, Approvals, _audit, config.Approvals.StatementTimeout)
+            {
+                Catalogs = _catalogs,
+            };
             _postgres.Add(protocol);
             Gateway.AddListener(listener.Name, listener.EndPoint, _sessionAuditor.Wrap(protocol));
         }
@@ -155,6 +163,7 @@ public sealed class GatehouseServer : IAsyncDisposable
         }
 
         await Gateway.DisposeAsync().ConfigureAwait(false);
+        await _catalogs.DisposeAsync().ConfigureAwait(false);
         if (_admin is not null)
         {
             await _admin.DisposeAsync().ConfigureAwait(false);

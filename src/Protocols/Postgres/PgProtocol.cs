@@ -52,6 +52,9 @@ public sealed class PgProtocol : ISessionProtocol
 
     public TimeSpan ApprovalTimeout { get; }
 
+    /// <summary>The upstream catalogs masking by column needs, shared by the gateway's listeners; null keeps none.</summary>
+    internal Masking.PgCatalogs? Catalogs { get; init; }
+
     /// <summary>Swaps in a new configuration; sessions that start afterwards use it.</summary>
     public void Update(PgConfigSnapshot config) => Volatile.Write(ref _config, config);
 

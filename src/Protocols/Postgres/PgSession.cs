@@ -11,6 +11,7 @@ using Gatehouse.Protocols.Postgres.Auth;
 using Gatehouse.Protocols.Postgres.Cancel;
 using Gatehouse.Policy.Access;
 using Gatehouse.Policy.Rules;
+using Gatehouse.Protocols.Postgres.Masking;
 using Gatehouse.Protocols.Postgres.Policy;
 using Gatehouse.Protocols.Postgres.Relay;
 using Gatehouse.Protocols.Postgres.Wire;
@@ -65,8 +66,9 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
             }
 
             session.Upstream = login.Transport;
+            var masking = await StartMaskingAsync(target, ct).ConfigureAwait(false);
             await CompleteLoginAsync(target, login, ct).ConfigureAwait(false);
-            await RelayAsync(login).ConfigureAwait(false);
+            await RelayAsync(login, masking).ConfigureAwait(false);
         }
         catch (PgHandshakeException ex)
         {
@@ -485,7 +487,42 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
         PgProtocolLog.SessionStarted(session.Logger, session.Id, session.Identity!, target.Name, session.Client.IsTls);
     }
 
-    private async Task RelayAsync(UpstreamLogin login)
+    /// <summary>
+    /// The session's masking: the rules that apply to it and, when a rule masks columns, the upstream's catalog,
+    /// loaded before the session starts (a session that masks by column never runs without one). Null without a
+    /// policy (unrestricted). A catalog that cannot be read refuses the login.
+    /// </summary>
+    private async Task<PgSessionMasking?> StartMaskingAsync(PgConnectionTarget target, CancellationToken ct)
+    {
+        if (_policy is not { IsUnrestricted: false } policy)
+        {
+            return null;
+        }
+
+        var rules = policy.Snapshot.Masking.For(session.Identity!, _groups, policy.Role, target.Name);
+        var catalog = protocol.Catalogs?.For(target);
+        if (rules is { ColumnRules.Count: > 0 })
+        {
+            if (catalog is null)
+            {
+                throw new UpstreamException(SqlState.CannotConnectNow, "masking by column is configured, but this gateway keeps no catalog");
+            }
+
+            try
+            {
+                await catalog.GetAsync(ct).WaitAsync(session.Limits.UpstreamConnectTimeout * 3, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is PgCatalogException or TimeoutException)
+            {
+                throw new UpstreamException(SqlState.CannotConnectNow,
+                    "the gateway cannot read the server's catalog, which it masks columns by: " + ex.Message);
+            }
+        }
+
+        return new PgSessionMasking(rules, catalog);
+    }
+
+    private async Task RelayAsync(UpstreamLogin login, PgSessionMasking? masking)
     {
         var state = new PgRelayState(session, session.Limits.MaxClientMessageSize, session.Limits.MaxServerMessageSize)
         {
@@ -493,6 +530,12 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
             StandardConformingStrings = login.StandardConformingStrings,
         };
         var waker = new RelayWaker();
+        if (masking is not null)
+        {
+            masking.WakeServer = waker.WakeServerToClient;
+            state.Masking = masking;
+        }
+
         if (_policy is { IsUnrestricted: false })
         {
             state.Gate = new PgPolicyGate(protocol.Policy, _policy, session.Identity!, _groups, session.ConnectionName!, state, protocol.Approvals, waker,

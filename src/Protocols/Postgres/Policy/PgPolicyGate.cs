@@ -6,8 +6,10 @@ using System.Text;
 using Gatehouse.Engine.Relay;
 using Gatehouse.Policy.Access;
 using Gatehouse.Policy.Approvals;
+using Gatehouse.Policy.Masking;
 using Gatehouse.Policy.Rules;
 using Gatehouse.Policy.Sql;
+using Gatehouse.Protocols.Postgres.Masking;
 using Gatehouse.Protocols.Postgres.Relay;
 using Gatehouse.Protocols.Postgres.Wire;
 
@@ -60,6 +62,12 @@ internal sealed class PgPolicyGate
     private static readonly PolicyRuleInfo CancelledWhileHeld = new("cancelled", "the client cancelled the statement while it waited for approval",
         "canceling statement due to user request (it was waiting for approval and did not run)"u8.ToArray());
 
+    private static readonly PolicyRuleInfo MaskingCatalogMissing = Builtin("masking-catalog",
+        "the gateway has not yet read the server's catalog, which it masks columns by; try again shortly");
+
+    /// <summary>Portals the client direction remembers (named ones until it has seen this many).</summary>
+    private const int MaxClientPortals = 4096;
+
     private static readonly PolicyRuleInfo TooManyStatements = Builtin("statement-limit",
         $"the session holds too many prepared statements (at most {MaxNamedStatements}, {MaxStatementBytes / (1024 * 1024)} MiB)");
 
@@ -98,6 +106,16 @@ internal sealed class PgPolicyGate
 
     private readonly IAuditSink _audit;
 
+    // Client direction, under the lock: what each portal the client bound reads (for the masking of its results),
+    // and whether its columns were described since it was bound.
+    private readonly List<ClientPortal> _clientPortals = [];
+
+    // A DECLARE or PREPARE read masked names: from then on, every result's computed columns are masked.
+    private int _maskAll = -1;
+
+    // Server direction: DDL completed; the catalog is reloaded when the transaction ends.
+    private bool _catalogChanged;
+
     public PgPolicyGate(PolicyStore store, SessionPolicy policy, string identity, IReadOnlyCollection<string> groups, string connection, PgRelayState state,
         IApprovalBroker? approvals = null, RelayWaker? waker = null, TimeSpan? approvalTimeout = null, IAuditSink? audit = null)
     {
@@ -131,7 +149,7 @@ internal sealed class PgPolicyGate
     public FrameAction OnQuery(in ReadOnlySequence<byte> body, PipeWriter toServer)
     {
         using var text = CString(body, 0);
-        var verdict = DecideText(text, out _);
+        var verdict = DecideText(text, out _, out var masks);
         if ((verdict.Action == PolicyAction.RequireApproval || _held is not null)
             && Hold(ref verdict, _held is null ? Encoding.UTF8.GetString(text.Span) : "", default) is { } hold)
         {
@@ -140,7 +158,7 @@ internal sealed class PgPolicyGate
 
         lock (_lock)
         {
-            return Send(PgRequestKind.Query, verdict, _deniedQuery, toServer);
+            return Send(PgRequestKind.Query, verdict, _deniedQuery, toServer, MaskRuleOf(masks, verdict), masks.Copy);
         }
     }
 
@@ -166,7 +184,7 @@ internal sealed class PgPolicyGate
     {
         using var name = CString(body, 0);
         using var text = CString(body, name.Length + 1);
-        var verdict = DecideText(text, out var mode);
+        var verdict = DecideText(text, out var mode, out var masks);
         var decided = verdict;
         if (verdict.Action == PolicyAction.RequireApproval && _approvals is not null)
         {
@@ -193,6 +211,7 @@ internal sealed class PgPolicyGate
             var stored = RentText();
             stored.Set(text.Span, mode);
             stored.Verdict = decided; // the Bind holds it if it requires approval
+            stored.Masks = masks;
             stored.PolicyVersion = _policy!.Snapshot.Version;
             _storedBytes += text.Length;
             Enqueue(new PgRequest { Kind = PgRequestKind.Parse, Statement = statement, Text = stored });
@@ -224,6 +243,7 @@ internal sealed class PgPolicyGate
             {
                 verdict = statement.Confirmed is { } confirmed ? Decide(policy, confirmed) : PgVerdict.Allowed;
                 latest = statement.Confirmed;
+                var masks = statement.Confirmed?.Masks ?? MaskAnalysis.None;
                 for (int i = 0; statement.PendingParses > 0 && i < _inFlight.Count; i++)
                 {
                     ref var request = ref _inFlight[i];
@@ -236,8 +256,20 @@ internal sealed class PgPolicyGate
                         }
 
                         verdict = PgVerdict.Strictest(verdict, pending);
+                        masks = Merge(masks, request.Text!.Masks);
                     }
                 }
+
+                if (_state.Masking?.Rules is { } rules && masks.Reads >= 0 && rules.RuleOfTag(masks.Reads).Binary == MaskBinaryMode.Deny
+                    && AsksBinaryResults(body))
+                {
+                    verdict = PgVerdict.Strictest(verdict, new PgVerdict(PolicyAction.Deny, rules.RuleOfTag(masks.Reads).BinaryDenial));
+                }
+
+                var entry = Portal(portal.Span);
+                entry.MaskRule = MaskRuleOf(masks, verdict);
+                entry.Copy = masks.Copy;
+                entry.Described = false;
             }
 
             if (verdict.Action != PolicyAction.RequireApproval && _held is null)
@@ -385,16 +417,139 @@ internal sealed class PgPolicyGate
         }
     }
 
-    /// <summary>Describe and Execute: tracked so that responses can be matched to requests.</summary>
-    public void OnRequest(PgRequestKind kind)
+    /// <summary>Describe: tracked so that its response can be matched; a portal's description also plans its masking.</summary>
+    public void OnDescribe(in ReadOnlySequence<byte> body)
+    {
+        bool isPortal = body.FirstSpan[0] == (byte)'P';
+        using var name = CString(body, 1);
+        lock (_lock)
+        {
+            if (_serverSkipping)
+            {
+                return;
+            }
+
+            var request = PgRequest.Of(PgRequestKind.Describe);
+            if (isPortal)
+            {
+                var entry = Portal(name.Span);
+                entry.Described = true;
+                request.Portal = entry.Name;
+                request.MaskRule = entry.MaskRule;
+            }
+
+            Enqueue(request);
+        }
+    }
+
+    /// <summary>
+    /// Execute: tracked so that its response can be matched. With masking, the rows can only be masked by a plan of
+    /// the portal's columns: when the client did not describe the portal since binding it, the gateway describes it
+    /// itself, right before the Execute, and keeps the answer to itself.
+    /// </summary>
+    public void OnExecute(in ReadOnlySequence<byte> body, PipeWriter toServer)
+    {
+        using var name = CString(body, 0);
+        lock (_lock)
+        {
+            if (_serverSkipping)
+            {
+                return;
+            }
+
+            var request = PgRequest.Of(PgRequestKind.Execute);
+            if (_state.Masking?.Rules is not null)
+            {
+                var entry = Portal(name.Span);
+                if (!entry.Described)
+                {
+                    PgWriter.WriteDescribePortal(toServer, entry.Name);
+                    Enqueue(new PgRequest { Kind = PgRequestKind.Describe, Portal = entry.Name, MaskRule = entry.MaskRule, Injected = true });
+                    entry.Described = true;
+                }
+
+                request.Portal = entry.Name;
+                request.MaskRule = entry.MaskRule;
+                request.MaskCopy = entry.Copy;
+            }
+
+            Enqueue(request);
+        }
+    }
+
+    /// <summary>Server direction: DataRows arrived for the request in front (an Execute): its portal's plan applies.</summary>
+    public void RowsForCurrentRequest()
     {
         lock (_lock)
         {
-            if (!_serverSkipping)
+            if (_inFlight.Count > 0 && _inFlight.Front is { Kind: PgRequestKind.Execute, Portal: { } portal } && _state.Masking is { } masking)
             {
-                Enqueue(PgRequest.Of(kind));
+                masking.UseRows(masking.PortalPlan(portal));
             }
         }
+    }
+
+    /// <summary>The client's portal of that name (remembered from now on); its name array is interned.</summary>
+    private ClientPortal Portal(ReadOnlySpan<byte> name)
+    {
+        foreach (var entry in _clientPortals)
+        {
+            if (name.SequenceEqual(entry.Name))
+            {
+                return entry;
+            }
+        }
+
+        if (_clientPortals.Count >= MaxClientPortals)
+        {
+            // Forgotten portals are described again when executed, and read as masked-everything.
+            _clientPortals.RemoveRange(0, _clientPortals.Count / 2);
+        }
+
+        var created = new ClientPortal(name.IsEmpty ? [] : name.ToArray()) { MaskRule = _state.Masking?.Rules?.ColumnRules is [var first, ..] ? first.Index : -1 };
+        _clientPortals.Add(created);
+        return created;
+    }
+
+    /// <summary>Whether a Bind asks for any result column in binary format.</summary>
+    private static bool AsksBinaryResults(in ReadOnlySequence<byte> bind)
+    {
+        var reader = new SequenceReader<byte>(bind);
+        reader.TryAdvanceTo(0);
+        reader.TryAdvanceTo(0);
+        reader.TryReadBigEndian(out short formatCount);
+        reader.Advance(2 * (ushort)formatCount);
+        reader.TryReadBigEndian(out short parameterCount);
+        for (int i = 0; i < (ushort)parameterCount; i++)
+        {
+            reader.TryReadBigEndian(out int length);
+            if (length > 0)
+            {
+                reader.Advance(length);
+            }
+        }
+
+        reader.TryReadBigEndian(out short resultCount);
+        for (int i = 0; i < (ushort)resultCount; i++)
+        {
+            if (reader.TryReadBigEndian(out short format) && format != 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private sealed class ClientPortal(byte[] name)
+    {
+        public byte[] Name { get; } = name;
+
+        public int MaskRule { get; set; } = -1;
+
+        public MaskCopyTarget? Copy { get; set; }
+
+        public bool Described { get; set; }
     }
 
     /// <summary>
@@ -422,7 +577,8 @@ internal sealed class PgPolicyGate
     /// the server skips to the next Sync nothing is queued (the server answers nothing), and a refused request is
     /// still never forwarded.
     /// </summary>
-    private FrameAction Send(PgRequestKind kind, PgVerdict verdict, byte[] substitute, PipeWriter toServer)
+    private FrameAction Send(PgRequestKind kind, PgVerdict verdict, byte[] substitute, PipeWriter toServer, int maskRule = -1,
+        MaskCopyTarget? maskCopy = null)
     {
         // The held frame is being decided without its approval (a policy reload or a Parse's answer changed its
         // verdict): its request must not outlive it, or it would stand in for the next statement that needs one.
@@ -434,7 +590,7 @@ internal sealed class PgPolicyGate
 
         if (!_serverSkipping)
         {
-            Enqueue(new PgRequest { Kind = kind, Denial = verdict.Rule });
+            Enqueue(new PgRequest { Kind = kind, Denial = verdict.Rule, MaskRule = maskRule, MaskCopy = maskCopy });
             if (kind is PgRequestKind.Query or PgRequestKind.FunctionCall)
             {
                 _state.RequestSent();
@@ -501,24 +657,43 @@ internal sealed class PgPolicyGate
                 case BackendCode.ParameterDescription:
                     return Expect(PgRequestKind.Describe);
                 case BackendCode.RowDescription:
-                    return InQuery() || Complete(PgRequestKind.Describe);
+                    if (InQuery())
+                    {
+                        _state.Masking?.QueryRows(frame, _inFlight.Front.MaskRule);
+                        return true;
+                    }
+
+                    return Described(frame, ref handled);
                 case BackendCode.NoData:
-                    return Complete(PgRequestKind.Describe);
+                    return Described(ReadOnlySequence<byte>.Empty, ref handled);
                 case BackendCode.CommandComplete:
+                    _state.Masking?.EndRows();
+                    // DDL: the catalog is read again once its transaction ended (a load before would not see it).
+                    _catalogChanged |= _state.Masking is not null && ChangesCatalog(frame);
+
+                    return InQuery() || Complete(PgRequestKind.Execute);
                 case BackendCode.EmptyQueryResponse:
+                    _state.Masking?.EndRows();
                     return InQuery() || Complete(PgRequestKind.Execute);
                 case BackendCode.PortalSuspended:
+                    _state.Masking?.EndRows();
                     return Complete(PgRequestKind.Execute);
                 case BackendCode.FunctionCallResponse:
                     return Expect(PgRequestKind.FunctionCall);
                 case BackendCode.CopyInResponse:
                     return CopyInStarted();
                 case BackendCode.CopyOutResponse:
-                    return InQuery() || Expect(PgRequestKind.Execute);
+                    if (!InQuery() && !Expect(PgRequestKind.Execute))
+                    {
+                        return false;
+                    }
+
+                    _state.Masking?.CopyOut(_inFlight.Front.MaskCopy, binary: frame.Slice(5).FirstSpan[0] != 0);
+                    return true;
                 case BackendCode.ErrorResponse:
                     return Failed(toClient, ref handled);
                 case BackendCode.ReadyForQuery:
-                    return Ready();
+                    return Ready(frame.Slice(5).FirstSpan[0]);
                 default:
                     return true;
             }
@@ -530,6 +705,38 @@ internal sealed class PgPolicyGate
         or BackendCode.CloseComplete or BackendCode.ParameterDescription or BackendCode.RowDescription or BackendCode.NoData
         or BackendCode.CommandComplete or BackendCode.EmptyQueryResponse or BackendCode.PortalSuspended or BackendCode.FunctionCallResponse
         or BackendCode.CopyInResponse or BackendCode.CopyOutResponse or BackendCode.ErrorResponse or BackendCode.ReadyForQuery;
+
+    /// <summary>
+    /// RowDescription or NoData (<paramref name="rowDescription"/> empty) answering a Describe: a portal's plans its
+    /// masking; the answer to a Describe the gateway sent itself is not forwarded.
+    /// </summary>
+    private bool Described(in ReadOnlySequence<byte> rowDescription, ref bool handled)
+    {
+        if (!Expect(PgRequestKind.Describe))
+        {
+            return false;
+        }
+
+        var request = _inFlight.Dequeue();
+        if (request.Portal is { } portal)
+        {
+            _state.Masking?.PortalRows(portal, rowDescription, request.MaskRule);
+        }
+
+        handled = request.Injected;
+        return true;
+    }
+
+    /// <summary>A command tag of DDL (CREATE, ALTER, DROP, COMMENT, SELECT INTO's SELECT aside): the catalog changed.</summary>
+    private static bool ChangesCatalog(in ReadOnlySequence<byte> frame)
+    {
+        var tag = frame.Slice(5);
+        Span<byte> head = stackalloc byte[7];
+        int length = (int)Math.Min(tag.Length, head.Length);
+        tag.Slice(0, length).CopyTo(head);
+        head = head[..length];
+        return head.StartsWith("CREATE "u8) || head.StartsWith("ALTER "u8) || head.StartsWith("DROP "u8) || head.StartsWith("COMMENT"u8);
+    }
 
     private bool Expect(PgRequestKind kind) => _inFlight.Count > 0 && _inFlight.Front.Kind == kind && _inFlight.Front.Denial is null;
 
@@ -564,6 +771,8 @@ internal sealed class PgPolicyGate
 
     private bool Failed(PipeWriter toClient, ref bool handled)
     {
+        _state.Masking?.EndRows();
+        _state.Masking?.CopyEnded();
         if (_inFlight.Count == 0)
         {
             return true; // Not an answer to a request (a FATAL at shutdown): passed on as it is.
@@ -600,7 +809,7 @@ internal sealed class PgPolicyGate
         }
     }
 
-    private bool Ready()
+    private bool Ready(byte transactionStatus)
     {
         if (_inFlight.Count == 0)
         {
@@ -609,6 +818,20 @@ internal sealed class PgPolicyGate
 
         var front = _inFlight.Dequeue();
         _idle = _inFlight.Count == 0;
+        if (_state.Masking is { } masking)
+        {
+            masking.EndRows();
+            if (transactionStatus == (byte)'I')
+            {
+                masking.TransactionEnded();
+                if (_catalogChanged)
+                {
+                    _catalogChanged = false;
+                    masking.CatalogChanged();
+                }
+            }
+        }
+
         bool wasRewritten = _frontRewritten;
         _frontRewritten = false;
         return front.Kind switch
@@ -672,13 +895,15 @@ internal sealed class PgPolicyGate
             // Grant bindings count only while the grant is live (the host also ends the session when it ends).
             policy = snapshot.ResolveAccess(_identity, _groups, _connection, _store.Grants, DateTimeOffset.UtcNow).Policy;
             _policy = policy;
+            _state.Masking?.Update(policy is null ? null : snapshot.Masking.For(_identity, _groups, policy.Role, _connection));
         }
 
         return policy;
     }
 
-    private PgVerdict DecideText(in PooledText text, out PgLexMode mode)
+    private PgVerdict DecideText(in PooledText text, out PgLexMode mode, out MaskAnalysis masks)
     {
+        masks = MaskAnalysis.None;
         var span = text.Span;
         bool uncertain = !_idle;
 
@@ -697,19 +922,80 @@ internal sealed class PgPolicyGate
             return new PgVerdict(PolicyAction.Deny, UnsafeEncoding);
         }
 
-        return DecideSpan(policy, span, mode);
+        var verdict = DecideSpan(policy, span, mode);
+        return verdict.Action == PolicyAction.Deny ? verdict : PgVerdict.Strictest(verdict, DecideMasking(span, mode, out masks));
     }
 
-    private static PgVerdict Decide(SessionPolicy policy, PgStatementText text)
+    private PgVerdict Decide(SessionPolicy policy, PgStatementText text)
     {
         if (text.PolicyVersion != policy.Snapshot.Version)
         {
-            text.Verdict = DecideSpan(policy, text.Span, text.Mode);
+            var verdict = DecideSpan(policy, text.Span, text.Mode);
+            text.Verdict = PgVerdict.Strictest(verdict, DecideMasking(text.Span, text.Mode, out var masks));
+            text.Masks = masks;
             text.PolicyVersion = policy.Snapshot.Version;
         }
 
         return text.Verdict;
     }
+
+    /// <summary>
+    /// What masking says of a statement: refused when its results could not be masked (a masked column inside an
+    /// expression or a predicate under a rule that denies it, masked values stored elsewhere, an unmaskable COPY,
+    /// planner statistics); else allowed, with <paramref name="masks"/> saying how its results are masked.
+    /// </summary>
+    private PgVerdict DecideMasking(ReadOnlySpan<byte> text, PgLexMode mode, out MaskAnalysis masks)
+    {
+        masks = MaskAnalysis.None;
+        if (_state.Masking is not { Rules: { } rules } masking)
+        {
+            return PgVerdict.Allowed;
+        }
+
+        masks = masking.Analyze(text, mode != PgLexMode.Backslash);
+        if (mode == PgLexMode.Either)
+        {
+            masks = Merge(masks, masking.Analyze(text, standardConformingStrings: false));
+        }
+
+        if (masks.Defined >= 0)
+        {
+            _maskAll = _maskAll >= 0 ? _maskAll : masks.Defined;
+        }
+
+        PolicyRuleInfo? denial = masks.Unavailable ? MaskingCatalogMissing
+            : masks.Statistics && rules.ColumnRules.Count > 0 ? rules.ColumnRules[0].StatisticsDenial
+            : masks.Stored >= 0 ? rules.RuleOfTag(masks.Stored).StoreDenial
+            : masks.InExpression >= 0 && rules.RuleOfTag(masks.InExpression).Expressions == MaskExpressionMode.Deny
+                ? rules.RuleOfTag(masks.InExpression).ExpressionDenial
+            : masks.InPredicate >= 0 && rules.RuleOfTag(masks.InPredicate).DenyPredicates ? rules.RuleOfTag(masks.InPredicate).PredicateDenial
+            : masks.CopyUnmaskable >= 0
+                ? rules.RuleOfTag(masks.CopyUnmaskable).Copy == MaskCopyMode.Deny ? rules.RuleOfTag(masks.CopyUnmaskable).CopyDenial
+                    : rules.RuleOfTag(masks.CopyUnmaskable).CopyOutDenial
+            : masks.CopyRule >= 0 && rules.RuleOfTag(masks.CopyRule).Copy == MaskCopyMode.Deny ? rules.RuleOfTag(masks.CopyRule).CopyDenial
+            : null;
+        return denial is null ? PgVerdict.Allowed : new PgVerdict(PolicyAction.Deny, denial);
+    }
+
+    /// <summary>The rule masking a request's computed result columns: the statement's own, or the session's after a DECLARE/PREPARE.</summary>
+    private int MaskRuleOf(in MaskAnalysis masks, PgVerdict verdict) => masks.Referenced >= 0 ? masks.Referenced : _maskAll;
+
+    /// <summary>Both readings of a text: the first rule each use found.</summary>
+    private static MaskAnalysis Merge(MaskAnalysis a, MaskAnalysis b) => new()
+    {
+        Referenced = a.Referenced >= 0 ? a.Referenced : b.Referenced,
+        InExpression = a.InExpression >= 0 ? a.InExpression : b.InExpression,
+        InPredicate = a.InPredicate >= 0 ? a.InPredicate : b.InPredicate,
+        Stored = a.Stored >= 0 ? a.Stored : b.Stored,
+        Defined = a.Defined >= 0 ? a.Defined : b.Defined,
+        Reads = a.Reads >= 0 ? a.Reads : b.Reads,
+        CopyRule = a.CopyRule >= 0 ? a.CopyRule : b.CopyRule,
+        CopyUnmaskable = a.CopyUnmaskable >= 0 ? a.CopyUnmaskable : b.CopyUnmaskable,
+        Copy = a.Copy ?? b.Copy,
+        Statistics = a.Statistics || b.Statistics,
+        Unreadable = a.Unreadable || b.Unreadable,
+        Unavailable = a.Unavailable || b.Unavailable,
+    };
 
     private static PgVerdict DecideSpan(SessionPolicy policy, ReadOnlySpan<byte> text, PgLexMode mode)
     {

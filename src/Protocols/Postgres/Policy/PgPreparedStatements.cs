@@ -47,6 +47,9 @@ internal sealed class PgStatementText
 
     public PgVerdict Verdict { get; set; }
 
+    /// <summary>How the text uses masked names, as of <see cref="PolicyVersion"/>.</summary>
+    public Gatehouse.Policy.Masking.MaskAnalysis Masks { get; set; } = Gatehouse.Policy.Masking.MaskAnalysis.None;
+
     public ReadOnlySpan<byte> Span => _buffer.AsSpan(0, Length);
 
     public void Set(ReadOnlySpan<byte> text, PgLexMode mode)

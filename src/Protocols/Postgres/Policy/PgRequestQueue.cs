@@ -31,7 +31,19 @@ internal struct PgRequest
 
     public PolicyRuleInfo? Denial;
 
-    public static PgRequest Of(PgRequestKind kind) => new() { Kind = kind };
+    /// <summary>Query, Describe and Execute with masking: the rule that masks the result's computed columns (-1: none).</summary>
+    public int MaskRule;
+
+    /// <summary>Query and Execute of a maskable <c>COPY table TO STDOUT</c>: what it copies.</summary>
+    public Gatehouse.Policy.Masking.MaskCopyTarget? MaskCopy;
+
+    /// <summary>Describe and Execute of a portal: its name (interned); null for Describe of a statement.</summary>
+    public byte[]? Portal;
+
+    /// <summary>A Describe the gateway sent itself (to learn a portal's columns): its answer is not forwarded.</summary>
+    public bool Injected;
+
+    public static PgRequest Of(PgRequestKind kind) => new() { Kind = kind, MaskRule = -1 };
 }
 
 /// <summary>

@@ -22,15 +22,50 @@ internal readonly struct BackendRelayHandler(PgRelayState state) : IRelayHandler
     {
         byte code = PgFraming.Code(frame);
 
-        // DataRow dominates result traffic: validate it and go.
+        // DataRow dominates result traffic: validate it, mask it when the session masks, and go.
+        var masking = state.Masking;
         if (code == (byte)BackendCode.DataRow)
         {
-            return Validate(code, frame) ? FrameAction.Forward : FrameAction.Stop;
+            if (!Validate(code, frame))
+            {
+                return FrameAction.Stop;
+            }
+
+            if (masking?.Rules is null)
+            {
+                return FrameAction.Forward;
+            }
+
+            if (!masking.HasRows)
+            {
+                state.Gate?.RowsForCurrentRequest();
+            }
+
+            return Masked(masking.OnDataRow(frame, output, out string? fault), fault);
         }
 
         if (!Validate(code, frame))
         {
             return FrameAction.Stop;
+        }
+
+        if (masking?.Rules is not null)
+        {
+            switch ((BackendCode)code)
+            {
+                case BackendCode.CopyData:
+                    return Masked(masking.OnCopyData(frame, output, out string? fault), fault);
+                case BackendCode.CopyDone:
+                    masking.CopyEnded();
+                    break;
+                case BackendCode.RowDescription when masking.MustWaitForCatalog(frame):
+                    // A table created since the catalog was read: wait for the reload (the relay offers it again).
+                    return FrameAction.Hold;
+                case BackendCode.NotificationResponse:
+                    return masking.OnNotification(frame, output);
+                case BackendCode.NoticeResponse:
+                    return masking.OnErrorOrNotice(frame, output);
+            }
         }
 
         if (code == (byte)BackendCode.CopyInResponse)
@@ -77,13 +112,24 @@ internal readonly struct BackendRelayHandler(PgRelayState state) : IRelayHandler
                     state.ServerSentFatal = true;
                 }
 
-                return FrameAction.Forward;
+                return masking?.Rules is null ? FrameAction.Forward : masking.OnErrorOrNotice(frame, output);
             case BackendCode.ParameterStatus:
                 TrackParameter(frame);
                 return FrameAction.Forward;
             default:
                 return FrameAction.Forward;
         }
+    }
+
+    /// <summary>A masking result: a fault (a row the gateway cannot mask) ends the session, fail closed.</summary>
+    private FrameAction Masked(FrameAction action, string? fault)
+    {
+        if (action == FrameAction.Stop)
+        {
+            state.Session.TrySetEnd(SessionEndReason.ServerProtocolViolation, PeerSide.Server, "masking: " + fault);
+        }
+
+        return action;
     }
 
     private bool Validate(byte code, in ReadOnlySequence<byte> frame)

@@ -60,14 +60,14 @@ internal readonly struct FrontendRelayHandler(PgRelayState state) : IRelayHandle
             case FrontendCode.Bind:
                 return gate?.OnBind(body, output) ?? FrameAction.Forward;
             case FrontendCode.Describe:
-                gate?.OnRequest(PgRequestKind.Describe);
+                gate?.OnDescribe(body);
                 return FrameAction.Forward;
             case FrontendCode.Close:
                 gate?.OnClose(body);
                 return FrameAction.Forward;
             case FrontendCode.Execute:
                 state.ExecuteSent();
-                gate?.OnRequest(PgRequestKind.Execute);
+                gate?.OnExecute(body, output);
                 return FrameAction.Forward;
             case FrontendCode.FunctionCall when gate is not null:
                 return gate.OnFunctionCall(output);

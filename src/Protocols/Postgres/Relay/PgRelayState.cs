@@ -92,6 +92,9 @@ internal sealed class PgRelayState(Session session, int maxClientMessage, int ma
     /// <summary>Statement policy; null when the policy is unrestricted (nothing to decide or track).</summary>
     public PgPolicyGate? Gate { get; set; }
 
+    /// <summary>Masking of results; null when the policy is unrestricted. Its rules are null while none applies.</summary>
+    public Masking.PgSessionMasking? Masking { get; set; }
+
     /// <summary>Records a protocol violation; the first fault wins.</summary>
     public void Violation(PeerSide side, string detail) =>
         Session.TrySetEnd(side == PeerSide.Client ? SessionEndReason.ClientProtocolViolation : SessionEndReason.ServerProtocolViolation, side, detail);

@@ -174,6 +174,16 @@ public static class PgWriter
         output.Advance(5 + data.Length);
     }
 
+    /// <summary>Describe ('D') of a portal, by its name's bytes: the gateway asks for a portal's columns itself.</summary>
+    public static void WriteDescribePortal(IBufferWriter<byte> output, ReadOnlySpan<byte> portal)
+    {
+        var span = Begin(output, (byte)FrontendCode.Describe, 4 + 1 + portal.Length + 1);
+        span[5] = (byte)'P';
+        portal.CopyTo(span[6..]);
+        span[6 + portal.Length] = 0;
+        output.Advance(5 + 1 + portal.Length + 1);
+    }
+
     public static void WriteTerminate(IBufferWriter<byte> output)
     {
         Begin(output, (byte)FrontendCode.Terminate, 4);
