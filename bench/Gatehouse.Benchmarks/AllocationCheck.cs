@@ -53,6 +53,14 @@ internal static class AllocationCheck
             }
         }
 
+        foreach (string mode in new[] { "none", "detectors", "masked" })
+        {
+            var masking = new PgMaskingBenchmarks { Mode = mode };
+            masking.Setup();
+            failures += Measure($"MaskingDataRows(Mode={mode})", PgMaskingBenchmarks.Rows, masking.DataRows);
+            masking.Cleanup();
+        }
+
         var catalog = new PgCatalogBenchmarks();
         failures += Measure("CatalogResolveFields", PgCatalogBenchmarks.Fields, catalog.ResolveFields);
 
