@@ -16,6 +16,8 @@
 # Output ends with one line per workload:
 #   pg <workload> gatehouse/direct=<ratio> gatehouse/pgbouncer=<ratio>
 #   pg <workload>+policy gatehouse/direct=<ratio> gatehouse/pgbouncer=<ratio> vs-gatehouse=<ratio>
+#   pg <workload>+masking gatehouse/direct=<ratio> gatehouse/pgbouncer=<ratio> vs-gatehouse=<ratio>
+#     (+masking: the policy plus two masked columns of big_rows and every built-in detector on)
 #   peers <workload> pgbouncer/direct=<ratio> haproxy/direct=<ratio>
 set -euo pipefail
 
@@ -337,6 +339,27 @@ start_gatehouse_targets() {
   GH_VERIFIER=$(gatehouse_hash "$GH_SECRET")
   start_gatehouse gatehouse
   start_gatehouse gatehouse+policy "$(bench_policy)"
+  start_gatehouse gatehouse+masking "$(bench_policy)"$'\n'"$(bench_masking)"
+}
+
+# The policy above plus masking: two columns of big_rows masked by origin (payload keeps its last 8 characters,
+# email becomes a keyed hash) and every built-in detector on every other text value (the note, ids in text form;
+# pgbench_accounts' columns on the -S workloads).
+bench_masking() {
+  cat <<EOF
+masking:
+  key: { value: "bench-masking-key-0123456789" }
+  rules:
+    - name: payload
+      columns: [public.big_rows.payload]
+      style: keep_last
+      keep: 8
+    - name: email
+      columns: [public.big_rows.email]
+      style: hash
+    - name: detectors
+      detect: [card, ssn, email, phone, iban, aws_key, secret_token, jwt, pem_private_key]
+EOF
 }
 
 # A realistic policy: global deny rules, a role with a class allow-list, shape rules and object rules (so every

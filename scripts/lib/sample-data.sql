@@ -81,14 +81,20 @@ ORDER BY i;
 
 CREATE INDEX orders_customer_id_idx ON orders (customer_id);
 
--- 5000 rows of ~100 bytes: one SELECT * is ~500 KB on the wire, the bulk-result benchmark.
+-- 5000 rows of ~200 bytes: one SELECT * is ~1 MB on the wire, the bulk-result benchmark. The e-mail address
+-- and the note give masking something to mask and its detectors something to read (the note holds nothing
+-- sensitive, so the detectors scan it all without a match).
 CREATE TABLE big_rows (
     id      integer PRIMARY KEY,
-    payload text NOT NULL
+    payload text NOT NULL,
+    email   text NOT NULL,
+    note    text NOT NULL
 );
 
-INSERT INTO big_rows (id, payload)
-SELECT i, md5(i::text) || md5((i + 1)::text) || md5((i + 2)::text)
+INSERT INTO big_rows (id, payload, email, note)
+SELECT i, md5(i::text) || md5((i + 1)::text) || md5((i + 2)::text),
+       'customer' || i || '@example.com',
+       'order ' || i || ' shipped to the Lisbon warehouse, ' || (i % 7 + 1) || ' parcels, signed on delivery'
 FROM generate_series(1, 5000) AS i;
 
 RESET ROLE;
