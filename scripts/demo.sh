@@ -110,6 +110,27 @@ printf '  %-72s -> ' "UPDATE orders SET status = status WHERE id = 1"
 psql "$AGENT" -X -A -t -c "UPDATE orders SET status = status WHERE id = 1"
 psql "$AGENT" -X -A -t -c "SELECT 'orders after: ' || count(*) FROM orders"
 
+step "Masking (examples/policy.yaml: ssn and card keep their last 4 characters, e-mail is a keyed hash, detectors everywhere)"
+echo "The server holds the real values (read directly, not through Gatehouse):"
+pg_psql "$WORK/pg" "$PG_PORT" -X -A -d demo -c "SELECT id, email, ssn, card_number FROM customers ORDER BY id LIMIT 2" | sed 's/^/    /'
+echo "Through Gatehouse, alice gets them masked, whatever the query calls them:"
+set +e
+for sql in \
+  "SELECT id, email, ssn, card_number FROM customers ORDER BY id LIMIT 2" \
+  "SELECT c.ssn AS x, lower(c.card_number) AS y FROM customers c ORDER BY id LIMIT 1" \
+  "SELECT row_to_json(c) FROM customers c ORDER BY id LIMIT 1" \
+  "SELECT email, count(*) FROM customers GROUP BY email ORDER BY 2 DESC, 1 LIMIT 1" \
+  "SELECT 'ticket 42: card 4111 1111 1111 1111, key AKIAIOSFODNN7EXAMPLE' AS note" \
+  "SELECT ssn::int FROM customers ORDER BY id LIMIT 1" \
+  "CREATE TEMP TABLE copy_of_customers AS SELECT * FROM customers" \
+  "SELECT most_common_vals FROM pg_stats WHERE attname = 'ssn'"; do
+  echo "  $sql"
+  psql "$AGENT" -X -A -t -c "$sql" 2>&1 | sed 's/^/      /'
+done
+echo "  \\copy customers TO STDOUT (the first two rows)"
+psql "$AGENT" -X -A -t -c "\\copy customers TO STDOUT" 2>&1 | head -n 2 | sed 's/^/      /'
+set -e
+
 # The approver's tool: the gatehouse command line, pointed at the running gateway by its config file.
 approver() { "$GH" "$@" --config "$WORK/gatehouse.yaml"; }
 # Waits until a held statement containing $1 is listed; prints its id.
@@ -124,7 +145,7 @@ held_id() {
 }
 
 step "Held statements: changes to customers wait until someone else approves them"
-psql "$AGENT" -X -A -t -c "UPDATE customers SET email = lower(email) WHERE id = 1" > "$WORK/held-1.out" 2>&1 &
+psql "$AGENT" -X -A -t -c "UPDATE customers SET name = initcap(name) WHERE id = 1" > "$WORK/held-1.out" 2>&1 &
 HELD_PID=$!
 ID=$(held_id "UPDATE customers")
 echo "  psql is waiting; the approver sees:"
