@@ -273,6 +273,7 @@ public static class StatementMaskAnalyzer
             bool setOperation = false;
             int source = -1;
             int referenced = -1;
+            int topBare = -1; // masked columns selected bare at the outermost level: masked by origin, feeding nothing else
             bool positional = false;
             bool afterTargetKeyword = false;
 
@@ -327,8 +328,8 @@ public static class StatementMaskAnalyzer
                         int rule = RelationOrAlias(i - 2, name);
                         if (rule >= 0)
                         {
-                            Use(rule, ChainStart(i - 2, from), i, from, to, clauses[depth], ownSelect[depth], wholeRow: false, ref result, ref referenced,
-                                ref source);
+                            Use(rule, ChainStart(i - 2, from), i, from, to, clauses[depth], ownSelect[depth], depth, wholeRow: false, ref result,
+                                ref referenced, ref source, ref topBare);
                         }
 
                         continue;
@@ -374,12 +375,14 @@ public static class StatementMaskAnalyzer
                 afterTargetKeyword = false;
                 if (column >= 0)
                 {
-                    Use(column, chainStart, i, from, to, clause, ownSelect[depth], wholeRow: false, ref result, ref referenced, ref source);
+                    Use(column, chainStart, i, from, to, clause, ownSelect[depth], depth, wholeRow: false, ref result, ref referenced, ref source,
+                        ref topBare);
                 }
 
                 if (relation >= 0)
                 {
-                    Use(relation, chainStart, i, from, to, clause, ownSelect[depth], wholeRow: true, ref result, ref referenced, ref source);
+                    Use(relation, chainStart, i, from, to, clause, ownSelect[depth], depth, wholeRow: true, ref result, ref referenced, ref source,
+                        ref topBare);
                 }
             }
 
@@ -388,18 +391,23 @@ public static class StatementMaskAnalyzer
                 referenced = source;
             }
 
+            if (setOperation)
+            {
+                referenced = First(referenced, topBare); // UNION columns are computed, even from bare ones
+            }
+
             if (referenced >= 0)
             {
                 result.Referenced = First(result.Referenced, referenced);
                 if (setOperation)
                 {
-                    result.InExpression = First(result.InExpression, referenced); // UNION columns are computed
+                    result.InExpression = First(result.InExpression, referenced);
                 }
+            }
 
-                if (positional)
-                {
-                    result.InPredicate = First(result.InPredicate, referenced);
-                }
+            if (positional && First(referenced, topBare) >= 0)
+            {
+                result.InPredicate = First(result.InPredicate, First(referenced, topBare)); // ORDER BY 1 of a masked column
             }
 
             if (writes && source >= 0)
@@ -420,8 +428,13 @@ public static class StatementMaskAnalyzer
         }
 
         /// <summary>A masked column or whole row used at tokens [chainStart, end] in a clause.</summary>
-        private readonly void Use(int rule, int chainStart, int end, int from, int to, Clause clause, bool selectList, bool wholeRow, ref MaskAnalysis result,
-            ref int referenced, ref int source)
+        /// <remarks>
+        /// A bare column at the outermost select list goes to the client as it is, masked by its origin, and feeds no
+        /// other column (a select list cannot use its siblings); anywhere deeper (a subquery, a CTE) it may feed an
+        /// expression outside, so the statement's computed columns are masked.
+        /// </remarks>
+        private readonly void Use(int rule, int chainStart, int end, int from, int to, Clause clause, bool selectList, int depth, bool wholeRow,
+            ref MaskAnalysis result, ref int referenced, ref int source, ref int topBare)
         {
             switch (clause)
             {
@@ -445,11 +458,19 @@ public static class StatementMaskAnalyzer
 
                     return;
                 default:
-                    referenced = First(referenced, rule);
                     source = First(source, rule);
                     if (wholeRow || !selectList || !IsBareItem(chainStart, end, from, to))
                     {
                         result.InExpression = First(result.InExpression, rule);
+                        referenced = First(referenced, rule);
+                    }
+                    else if (depth > 0)
+                    {
+                        referenced = First(referenced, rule);
+                    }
+                    else
+                    {
+                        topBare = First(topBare, rule);
                     }
 
                     return;
