@@ -35,6 +35,7 @@ public static class FuzzTargets
         (nameof(SqlText), SqlText),
         (nameof(PgPolicyGate), PgPolicyGate),
         (nameof(MaskingDetectors), MaskingDetectors),
+        (nameof(MaskingRows), MaskingRows),
     ];
 
     public static ReadOnlySpanAction? Find(string name)
@@ -155,6 +156,15 @@ public static class FuzzTargets
     /// structural, determinism, room, per-kind and reference (no vector prefilter) oracles. See <see cref="DetectorFuzz"/>.
     /// </summary>
     public static void MaskingDetectors(ReadOnlySpan<byte> data) => DetectorFuzz.Run(data);
+
+    /// <summary>
+    /// A result shape and its rows through the session masking, and a statement through the masking analysis: rows
+    /// stay well formed, masked values never survive, detectors find nothing after. See <see cref="MaskingRowsFuzz"/>.
+    /// </summary>
+    public static void MaskingRows(ReadOnlySpan<byte> data) => MaskingRowsFuzz.Run(data);
+
+    /// <summary>The whole rows a MaskingRows input holds, and how many were rewritten.</summary>
+    public static (int Rows, int Rewritten) MaskingRowsCount(ReadOnlySpan<byte> data) => MaskingRowsFuzz.Count(data);
 
     /// <summary>How many matches every built-in detector together finds in <paramref name="text"/> (a plain value, no control bytes).</summary>
     public static int MaskingDetectorsMatches(ReadOnlySpan<byte> text) => DetectorFuzz.CountAll(text);

@@ -47,6 +47,11 @@ public static class PgSeeds
         {
             yield return (nameof(FuzzTargets.MaskingDetectors), name, data);
         }
+
+        foreach (var (name, data) in MaskingRowsFuzz.Seeds())
+        {
+            yield return (nameof(FuzzTargets.MaskingRows), name, data);
+        }
     }
 
     private static IEnumerable<(string, byte[])> Frontend()

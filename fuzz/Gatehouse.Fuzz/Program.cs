@@ -5,7 +5,7 @@
 //   Gatehouse.Fuzz trace <file>                      print a PgPolicyGate input's conversation, message by message
 //   Gatehouse.Fuzz campaign <corpus-dir> <count> [seed]  run <count> random and mutated PgPolicyGate conversations (no libFuzzer)
 //   Gatehouse.Fuzz campaign <corpus-dir> <count> <seed> MaskingDetectors   the same for the value detectors
-// Targets: PgFrontendMessages, PgBackendMessages, PgStartupPacket, PgRelay, SqlText, PgPolicyGate, MaskingDetectors.
+// Targets: PgFrontendMessages, PgBackendMessages, PgStartupPacket, PgRelay, SqlText, PgPolicyGate, MaskingDetectors, MaskingRows.
 //
 // Fuzzing with libFuzzer (Linux):
 //   dotnet tool install --global SharpFuzz.CommandLine       # provides the `sharpfuzz` instrumenter (2.3.0, as the SharpFuzz pin)

@@ -89,7 +89,9 @@ public static class MaskText
             case MaskStyleKind.Hash:
             {
                 Span<byte> mac = stackalloc byte[HMACSHA256.HashSizeInBytes];
-                HMACSHA256.HashData(key, value, mac);
+                var hmac = Hmac(key);
+                hmac.AppendData(value);
+                hmac.GetHashAndReset(mac);
                 for (int i = 0; i < HashLength / 2; i++)
                 {
                     destination[2 * i] = Hex(mac[i] >> 4);
@@ -102,6 +104,26 @@ public static class MaskText
             default:
                 return -1;
         }
+    }
+
+    // One keyed HMAC per thread and key: the one-shot HMACSHA256.HashData sets a key up for every value, which costs
+    // more than hashing a short value. Reset after every use, so no value stays in it.
+    [ThreadStatic]
+    private static IncrementalHash? t_hmac;
+
+    [ThreadStatic]
+    private static byte[]? t_hmacKey;
+
+    private static IncrementalHash Hmac(ReadOnlySpan<byte> key)
+    {
+        if (t_hmac is null || t_hmacKey is null || !key.SequenceEqual(t_hmacKey))
+        {
+            t_hmac?.Dispose();
+            t_hmacKey = key.ToArray();
+            t_hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, t_hmacKey);
+        }
+
+        return t_hmac;
     }
 
     private static byte Hex(int nibble) => (byte)(nibble < 10 ? '0' + nibble : 'a' + nibble - 10);

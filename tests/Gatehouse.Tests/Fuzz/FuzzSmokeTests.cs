@@ -96,6 +96,12 @@ public sealed class FuzzSmokeTests
                     Assert.True(file.StartsWith("clean-", StringComparison.Ordinal) == (FuzzTargets.MaskingDetectorsMatches(data.AsSpan(2)) == 0),
                         $"{file}: {FuzzTargets.MaskingDetectorsMatches(data.AsSpan(2))} matches");
                     break;
+                case nameof(FuzzTargets.MaskingRows):
+                    // A shape and whole rows of which at least one is masked, or (analyzer-*) a statement after the rows.
+                    var (rows, rewritten) = FuzzTargets.MaskingRowsCount(data);
+                    Assert.True(file.StartsWith("analyzer", StringComparison.Ordinal) ? data.AsSpan().IndexOf([(byte)0xFE, (byte)0xFE]) > 0 : rewritten > 0,
+                        $"{file}: {rows} rows, {rewritten} rewritten");
+                    break;
                 case nameof(FuzzTargets.PgStartupPacket):
                     Assert.Equal(BinaryPrimitives.ReadInt32BigEndian(data), data.Length);
                     Assert.Equal(3 << 16, BinaryPrimitives.ReadInt32BigEndian(data.AsSpan(4)));
@@ -234,7 +240,7 @@ public sealed class FuzzSmokeTests
     /// <summary>Where the Int32 length fields are, as far as the input still parses.</summary>
     private static List<int> LengthFields(byte[] input, string target) => target switch
     {
-        nameof(FuzzTargets.SqlText) or nameof(FuzzTargets.PgPolicyGate) or nameof(FuzzTargets.MaskingDetectors) => [], // text and ops: no frames
+        nameof(FuzzTargets.SqlText) or nameof(FuzzTargets.PgPolicyGate) or nameof(FuzzTargets.MaskingDetectors) or nameof(FuzzTargets.MaskingRows) => [], // no frames
         nameof(FuzzTargets.PgStartupPacket) => input.Length >= 4 ? [0] : [],
         nameof(FuzzTargets.PgRelay) => [.. FrameStarts(input, 1, records: true).Select(at => at + 1)],
         _ => [.. FrameStarts(input, 0, records: false).Select(at => at + 1)],
