@@ -90,6 +90,7 @@ internal sealed class PgRowPlan
             MaskingRule? rule = null;
             if (tableOid != 0 && index is not null)
             {
+                // Attribute number 0 is a whole-row value: the relation's masked columns are in it.
                 rule = index.Column((uint)tableOid, attnum);
                 if (rule is null && !index.Knows((uint)tableOid))
                 {
@@ -99,6 +100,10 @@ internal sealed class PgRowPlan
                     }
 
                     rule = computed;
+                }
+                else if (rule is null && attnum <= 0)
+                {
+                    rule = computed; // a whole row, or a system column: computed
                 }
             }
             else if (tableOid == 0 || rules.ColumnRules.Count > 0)
