@@ -159,6 +159,10 @@ public static class MaskingBypassTable
         // ---- CTEs, subqueries, LATERAL ---------------------------------------------------------------------------
         Sql("cte", Expect.Masked, "WITH w AS (SELECT ssn FROM {C}) SELECT upper(ssn) FROM w") with { Visible = [Ssn1] },
         Sql("cte_column_list", Expect.Masked, "WITH w(i, n, s) AS (SELECT * FROM {C}) SELECT upper(s), lower(n) FROM w") with { Visible = [AnyMask] },
+        Sql("recursive_cte", Expect.Masked,
+            "WITH RECURSIVE r(x, n) AS (SELECT ssn, 1 FROM {C} UNION ALL SELECT x, n + 1 FROM r WHERE n < 2) SELECT upper(x) FROM r")
+            with { Visible = [Ssn1] },
+        Sql("array_of_subquery", Expect.Masked, "SELECT ARRAY(SELECT ssn FROM {C}), (SELECT array_agg(c) FROM {C} c)") with { Visible = [Null], Rows = 1 },
         Sql("cte_whole_row", Expect.Masked, "WITH w AS (SELECT * FROM {C}) SELECT w::text FROM w") with { Visible = [AnyMask] },
         Sql("subquery_in_from", Expect.Masked, "SELECT x FROM (SELECT ssn AS x FROM {C}) s") with { Visible = [Ssn1] },
         Sql("subquery_column_aliases", Expect.Masked, "SELECT upper(z) FROM (SELECT * FROM {C}) s(i, n, z)") with { Visible = [AnyMask] },
@@ -342,6 +346,7 @@ public static class MaskingBypassTable
         new("psql_select_star", Expect.Masked) { Act = PsqlSelectStar, Visible = [Ssn1, AdaHash], Rows = 3 },
         new("npgsql_select_star", Expect.Masked) { Act = NpgsqlSelectStar, Visible = [Ssn1, AdaHash] },
         new("npgsql_expressions_binary", Expect.Masked) { Act = NpgsqlExpressions, Visible = [Ssn1, Null] },
+        new("npgsql_text_like_types_binary", Expect.Masked) { Act = NpgsqlTextLikeTypes, Visible = [Ssn1] },
         new("npgsql_prepared_twice", Expect.Masked) { Act = NpgsqlPrepared, Visible = [Ssn1] },
         new("npgsql_batch_of_masked_and_plain", Expect.Masked) { Act = NpgsqlBatch, Visible = [Ssn1, "PLAIN"] },
         new("npgsql_strict_binary", Expect.Refused) { Act = NpgsqlStrict, Rule = "strict" },
@@ -497,6 +502,28 @@ public static class MaskingBypassTable
         }
 
         Assert.Equal(3, rows);
+    }
+
+    private static async Task NpgsqlTextLikeTypes(AttemptContext c)
+    {
+        // Types whose binary form is their characters, and "char", which is one byte: a mask must still decode.
+        await using var connection = new NpgsqlConnection(c.NpgsqlConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            c.World.Sql("SELECT ssn::name, ssn::char(11), ssn::varchar, ssn::\"char\", to_json(ssn), to_jsonb(ssn) FROM {C} ORDER BY id"), connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        var values = new object[reader.FieldCount];
+        reader.GetValues(values);
+        Assert.Equal("****6789", values[0]);
+        Assert.Equal("****6789", values[1]);
+        Assert.Equal("****6789", values[2]);
+        Assert.True(values[3] is DBNull or char, $"\"char\" read as {values[3]}");
+        Assert.Equal("\"****\"", values[4]);
+        Assert.Equal("\"****\"", values[5]);
+        Assert.True(await reader.ReadAsync());
+        Assert.True(await reader.ReadAsync());
+        Assert.True(reader.IsDBNull(0) && reader.IsDBNull(3));
     }
 
     private static async Task NpgsqlPrepared(AttemptContext c)

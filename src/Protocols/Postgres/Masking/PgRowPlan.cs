@@ -137,7 +137,8 @@ internal sealed class PgRowPlan
                 : typeOid == PgCatalogSnapshot.JsonbTypeOid ? PgValueType.JsonbBinary : PgValueType.Other;
         }
 
-        if (IsBuiltinText(typeOid) || catalog?.IsTextType(typeOid) == true)
+        // "char" is one byte in binary format: a mask does not fit it, so it is treated like a number (NULL).
+        if (typeOid != CharTypeOid && (IsBuiltinText(typeOid) || catalog?.IsTextType(typeOid) == true))
         {
             return PgValueType.Text;
         }
@@ -145,6 +146,9 @@ internal sealed class PgRowPlan
         return format == 0 ? PgValueType.Characters : PgValueType.Other;
     }
 
-    /// <summary>text, varchar, bpchar, name, "char", unknown: the same characters in both formats.</summary>
-    private static bool IsBuiltinText(uint typeOid) => typeOid is 25 or 1043 or 1042 or 19 or 18 or PgCatalogSnapshot.UnknownTypeOid;
+    /// <summary>The single-byte type <c>"char"</c>.</summary>
+    private const uint CharTypeOid = 18;
+
+    /// <summary>text, varchar, bpchar, name, unknown: the same characters in both formats.</summary>
+    private static bool IsBuiltinText(uint typeOid) => typeOid is 25 or 1043 or 1042 or 19 or PgCatalogSnapshot.UnknownTypeOid;
 }

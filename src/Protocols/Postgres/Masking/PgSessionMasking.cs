@@ -647,9 +647,10 @@ internal sealed class PgSessionMasking
             {
                 int tab = line.IndexOf((byte)'\t');
                 var field = tab < 0 ? line : line[..tab];
-                if (column < copy.Columns.Length && copy.Columns[column] is { } rule && !field.SequenceEqual("\\N"u8))
+                var rule = copy.EveryColumn ?? (column < copy.Columns.Length ? copy.Columns[column] : null);
+                if (rule is not null && !field.SequenceEqual("\\N"u8))
                 {
-                    if (rule.Style.Kind == MaskStyleKind.Null || copy.TextColumns[column] == false)
+                    if (rule.Style.Kind == MaskStyleKind.Null || (copy.EveryColumn is null && !copy.TextColumns[column]))
                     {
                         scratch.Write("\\N"u8);
                     }
@@ -673,7 +674,7 @@ internal sealed class PgSessionMasking
                 line = line[(tab + 1)..];
             }
 
-            if (column != copy.Columns.Length)
+            if (copy.EveryColumn is null && column != copy.Columns.Length)
             {
                 fault = $"a COPY row has {column} columns where the gateway expected {copy.Columns.Length}";
                 return FrameAction.Stop;
