@@ -191,6 +191,7 @@ public static class MaskingBypassTable
 
         // ---- Predicates: allowed by pii (values still masked), denied by strict ----------------------------------
         Sql("where_allowed", Expect.Masked, "SELECT id, ssn FROM {C} WHERE ssn LIKE '1%'") with { Visible = [Ssn1], Rows = 1 },
+        Sql("group_and_order_by_allowed", Expect.Masked, "SELECT ssn, count(*) FROM {C} GROUP BY ssn ORDER BY ssn") with { Visible = [Ssn1, Null], Rows = 3 },
         Sql("where_strict", Expect.Refused, "SELECT id FROM {S} WHERE pan LIKE '3%'") with { Rule = "strict" },
         Sql("order_by_strict", Expect.Refused, "SELECT id FROM {S} ORDER BY holder") with { Rule = "strict" },
         Sql("order_by_position_strict", Expect.Refused, "SELECT * FROM {S} ORDER BY 2") with { Rule = "strict" },
@@ -201,6 +202,10 @@ public static class MaskingBypassTable
         Sql("distinct_on_strict", Expect.Refused, "SELECT DISTINCT ON (holder) id FROM {S}") with { Rule = "strict" },
         Sql("order_by_output_alias_strict", Expect.Refused, "SELECT holder AS h FROM {S} ORDER BY h") with { Rule = "strict" },
         Sql("order_by_case_alias_strict", Expect.Refused, "SELECT id, CASE WHEN id > 0 THEN pan END p FROM {S} ORDER BY p") with { Rule = "strict" },
+        Sql("in_subquery_strict", Expect.Refused, "SELECT 1 WHERE 'A' IN (SELECT holder FROM {S})") with { Rule = "strict" },
+        Sql("exists_subquery_strict", Expect.Refused, "SELECT 1 WHERE EXISTS (SELECT 1 FROM {S} WHERE pan > '4')") with { Rule = "strict" },
+        Sql("limit_by_subquery_strict", Expect.Refused, "SELECT 1 FROM generate_series(1, 20) LIMIT (SELECT length(holder) FROM {S} LIMIT 1)")
+            with { Rule = "strict" },
         Sql("where_on_renamed_column_strict", Expect.Refused, "SELECT i FROM (SELECT id AS i, holder AS h FROM {S}) s WHERE h > 'A'") with { Rule = "strict" },
         Sql("where_on_column_alias_list_strict", Expect.Refused, "SELECT i FROM (SELECT * FROM {S}) s(i, h) WHERE h > 'A'") with { Rule = "strict" },
         Sql("is_distinct_from_strict", Expect.Refused, "SELECT id FROM {S} WHERE 'A' IS NOT DISTINCT FROM holder") with { Rule = "strict" },
@@ -230,6 +235,10 @@ public static class MaskingBypassTable
         Sql("update_copies_into_unmasked_column", Expect.Refused, "BEGIN", "UPDATE {C} SET note = ssn WHERE id = 1", "SELECT note FROM {C} WHERE id = 1", "ROLLBACK") with { Rule = "pii-ids" },
         Sql("insert_in_cte", Expect.Refused, "CREATE TEMP TABLE {T}_f (a text)",
             "WITH x AS (INSERT INTO {T}_f SELECT ssn FROM {C} RETURNING 1) SELECT count(*) FROM x", "SELECT * FROM {T}_f"),
+        Sql("update_returning_star", Expect.Masked, "BEGIN", "UPDATE {C} SET city = city WHERE id = 1 RETURNING *", "ROLLBACK")
+            with { Visible = [Ssn1, AdaHash], Rows = 1 },
+        Sql("delete_returning_whole_row", Expect.Refused, "BEGIN", "DELETE FROM {C} c WHERE id = 1 RETURNING c, c.*", "ROLLBACK"),
+        Sql("update_returning_expression", Expect.Refused, "BEGIN", "UPDATE {C} SET city = city WHERE id = 1 RETURNING upper(ssn)", "ROLLBACK"),
         Sql("merge_into", Expect.Refused, "CREATE TEMP TABLE {T}_g (id int, a text)",
             "MERGE INTO {T}_g t USING {C} s ON false WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.name)", "SELECT * FROM {T}_g"),
 

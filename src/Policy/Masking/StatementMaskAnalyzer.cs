@@ -619,6 +619,7 @@ public static class StatementMaskAnalyzer
             Span<Clause> clauses = stackalloc Clause[MaxDepth + 1];
             Span<bool> ownSelect = stackalloc bool[MaxDepth + 1]; // SELECT was written at this depth (not inherited into a call)
             Span<bool> query = stackalloc bool[MaxDepth + 1]; // a query or command starts at this depth (its FROM is a clause)
+            Span<bool> compared = stackalloc bool[MaxDepth + 1]; // inside a predicate: what a subquery returns here is compared
             Span<bool> inCall = stackalloc bool[MaxDepth + 1]; // inside the arguments of a function called in FROM
             Span<bool> aliasList = stackalloc bool[MaxDepth + 1]; // a column alias list: names that are not uses
             Span<byte> name = stackalloc byte[SqlNames.PartBuffer];
@@ -626,6 +627,7 @@ public static class StatementMaskAnalyzer
             int depth = 0;
             clauses[0] = Clause.Other;
             query[0] = true;
+            compared[0] = false;
             inCall[0] = false;
             aliasList[0] = false;
             Kw first = Keyword(from);
@@ -690,6 +692,7 @@ public static class StatementMaskAnalyzer
                             inCall[depth] = inCall[depth - 1] || call;
                             aliasList[depth] = columns;
                             query[depth] = false;
+                            compared[depth] = compared[depth - 1] || clauses[depth - 1] == Clause.Predicate;
                             if (distinctOn)
                             {
                                 clauses[depth] = Clause.Predicate; // DISTINCT ON (x): rows are told apart by x's values
@@ -784,8 +787,8 @@ public static class StatementMaskAnalyzer
                         int rule = RelationOrAliasRule(i - 2, name, out _);
                         if (rule >= 0)
                         {
-                            Use(rule, ChainStart(i - 2, from), i, from, to, clauses[depth], ownSelect[depth], depth, wholeRow: false, ref result,
-                                ref referenced, ref source, ref predicate, ref topBare);
+                            Use(rule, ChainStart(i - 2, from), i, from, to, clauses[depth], ownSelect[depth], depth, compared[depth], wholeRow: false,
+                                ref result, ref referenced, ref source, ref predicate, ref topBare);
                         }
 
                         continue;
@@ -855,14 +858,14 @@ public static class StatementMaskAnalyzer
 
                 if (column >= 0)
                 {
-                    Use(column, chainStart, i, from, to, clause, ownSelect[depth], depth, wholeRow: false, ref result, ref referenced, ref source,
-                        ref predicate, ref topBare);
+                    Use(column, chainStart, i, from, to, clause, ownSelect[depth], depth, compared[depth], wholeRow: false, ref result, ref referenced,
+                        ref source, ref predicate, ref topBare);
                 }
 
                 if (relation >= 0)
                 {
-                    Use(relation, chainStart, i, from, to, clause, ownSelect[depth], depth, wholeRow: true, ref result, ref referenced, ref source,
-                        ref predicate, ref topBare);
+                    Use(relation, chainStart, i, from, to, clause, ownSelect[depth], depth, compared[depth], wholeRow: true, ref result,
+                        ref referenced, ref source, ref predicate, ref topBare);
                 }
             }
 
@@ -932,13 +935,21 @@ public static class StatementMaskAnalyzer
 
         /// <summary>A masked column or whole row used at tokens [chainStart, end] in a clause.</summary>
         /// <remarks>
+        /// <paramref name="compared"/>: the use is inside a parenthesis opened in a predicate.
         /// A bare column at the outermost select list goes to the client as it is, masked by its origin, and feeds no
         /// other column (a select list cannot use its siblings); anywhere deeper (a subquery, a CTE, a function called in
         /// FROM) it may feed an expression outside, so the statement's computed columns are masked.
         /// </remarks>
-        private readonly void Use(int rule, int chainStart, int end, int from, int to, Clause clause, bool selectList, int depth, bool wholeRow,
-            ref MaskAnalysis result, ref int referenced, ref int source, ref int predicate, ref int topBare)
+        private readonly void Use(int rule, int chainStart, int end, int from, int to, Clause clause, bool selectList, int depth, bool compared,
+            bool wholeRow, ref MaskAnalysis result, ref int referenced, ref int source, ref int predicate, ref int topBare)
         {
+            if (compared)
+            {
+                // A subquery inside WHERE, ON, ORDER BY, LIMIT...: what it reads is compared there (x IN (SELECT ssn ...)).
+                result.InPredicate = First(result.InPredicate, rule);
+                predicate = First(predicate, rule);
+            }
+
             switch (clause)
             {
                 case Clause.Predicate:
@@ -1068,9 +1079,11 @@ public static class StatementMaskAnalyzer
                     clause = Clause.Set;
                     return true;
                 case Kw.Values:
+                    clause = Clause.Other;
+                    return true;
                 case Kw.Limit:
                 case Kw.Offset:
-                    clause = Clause.Other;
+                    clause = Clause.Predicate; // the number of rows returned can depend on a value
                     return true;
                 case Kw.Union:
                 case Kw.Except:

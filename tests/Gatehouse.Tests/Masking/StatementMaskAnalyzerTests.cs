@@ -116,6 +116,12 @@ public sealed class StatementMaskAnalyzerTests
     [InlineData("SELECT id FROM customers WHERE 'x' IS NOT DISTINCT FROM ssn", -1, -1, 0, -1)]
     [InlineData("SELECT * FROM customers WHERE id = 1 FOR UPDATE", -1, -1, -1, -1)]
     [InlineData("SELECT * FROM customers c FOR NO KEY UPDATE OF c", -1, -1, -1, -1)]
+    // A masked column a subquery returns into a predicate (IN, = ANY, comparisons, LIMIT) is compared there.
+    [InlineData("SELECT id FROM other WHERE 'x' IN (SELECT ssn FROM customers)", 0, -1, 0, -1)]
+    [InlineData("SELECT id FROM other o JOIN customers c ON o.x = (SELECT c2.ssn FROM customers c2 LIMIT 1)", 0, -1, 0, -1)]
+    [InlineData("SELECT id FROM other ORDER BY (SELECT email FROM contacts LIMIT 1)", 1, -1, 1, -1)]
+    [InlineData("SELECT id FROM other LIMIT (SELECT length(ssn) FROM customers LIMIT 1)", 0, 0, 0, -1)]
+    [InlineData("SELECT (SELECT ssn FROM customers LIMIT 1)", 0, -1, -1, -1)]
     public void Uses_are_found(string sql, int referenced, int inExpression, int inPredicate, int stored)
     {
         var analysis = Analyze(sql);
