@@ -53,6 +53,13 @@ internal static class AllocationCheck
             }
         }
 
+        var detectors = new DetectorBenchmarks();
+        detectors.Setup();
+        failures += Measure("DetectorsLongText(64 KiB)", 1, detectors.LongText);
+        failures += Measure($"DetectorsShortCells({DetectorBenchmarks.Cells})", DetectorBenchmarks.Cells, detectors.ShortCells);
+        failures += Measure($"DetectorsCellsWithMatches({DetectorBenchmarks.Cells})", DetectorBenchmarks.Cells, detectors.CellsWithMatches);
+        failures += Measure($"DetectorsShortCellsCustom({DetectorBenchmarks.Cells})", DetectorBenchmarks.Cells, detectors.ShortCellsCustom);
+
         foreach (string mode in new[] { "none", "detectors", "masked" })
         {
             var masking = new PgMaskingBenchmarks { Mode = mode };

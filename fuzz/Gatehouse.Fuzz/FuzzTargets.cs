@@ -34,6 +34,7 @@ public static class FuzzTargets
         (nameof(PgRelay), PgRelay),
         (nameof(SqlText), SqlText),
         (nameof(PgPolicyGate), PgPolicyGate),
+        (nameof(MaskingDetectors), MaskingDetectors),
     ];
 
     public static ReadOnlySpanAction? Find(string name)
@@ -148,6 +149,15 @@ public static class FuzzTargets
     /// See <see cref="PgGateConversation"/>.
     /// </summary>
     public static void PgPolicyGate(ReadOnlySpan<byte> data) => PgGateFuzz.Run(data);
+
+    /// <summary>
+    /// A control byte, a byte choosing the built-in detector kinds, then a text value: <c>ValueScanner.Scan</c> with
+    /// structural, determinism, room, per-kind and reference (no vector prefilter) oracles. See <see cref="DetectorFuzz"/>.
+    /// </summary>
+    public static void MaskingDetectors(ReadOnlySpan<byte> data) => DetectorFuzz.Run(data);
+
+    /// <summary>How many matches every built-in detector together finds in <paramref name="text"/> (a plain value, no control bytes).</summary>
+    public static int MaskingDetectorsMatches(ReadOnlySpan<byte> text) => DetectorFuzz.CountAll(text);
 
     /// <summary>How PgPolicyGate finding 4 (a held statement's request left pending; fixed) starts its message.</summary>
     public const string PgPolicyGateStaleApproval = PgGateConversation.StaleApproval;

@@ -42,6 +42,11 @@ public static class PgSeeds
         {
             yield return (nameof(FuzzTargets.PgPolicyGate), name, data);
         }
+
+        foreach (var (name, data) in DetectorSeeds.All())
+        {
+            yield return (nameof(FuzzTargets.MaskingDetectors), name, data);
+        }
     }
 
     private static IEnumerable<(string, byte[])> Frontend()

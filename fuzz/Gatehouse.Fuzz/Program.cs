@@ -4,7 +4,8 @@
 //   Gatehouse.Fuzz write-seeds <corpus-dir>          regenerate the seed corpus (fuzz/corpus) from PgSeeds
 //   Gatehouse.Fuzz trace <file>                      print a PgPolicyGate input's conversation, message by message
 //   Gatehouse.Fuzz campaign <corpus-dir> <count> [seed]  run <count> random and mutated PgPolicyGate conversations (no libFuzzer)
-// Targets: PgFrontendMessages, PgBackendMessages, PgStartupPacket, PgRelay, SqlText, PgPolicyGate.
+//   Gatehouse.Fuzz campaign <corpus-dir> <count> <seed> MaskingDetectors   the same for the value detectors
+// Targets: PgFrontendMessages, PgBackendMessages, PgStartupPacket, PgRelay, SqlText, PgPolicyGate, MaskingDetectors.
 //
 // Fuzzing with libFuzzer (Linux):
 //   dotnet tool install --global SharpFuzz.CommandLine       # provides the `sharpfuzz` instrumenter (2.3.0, as the SharpFuzz pin)
@@ -72,7 +73,10 @@ if (args is ["trace", var traced])
 
 if (args is ["campaign", var campaignCorpus, var countText, .. var rest] && int.TryParse(countText, out int campaignCount))
 {
-    return PgGateCampaign.Run(campaignCorpus, campaignCount, rest.Length > 0 ? int.Parse(rest[0], System.Globalization.CultureInfo.InvariantCulture) : 1);
+    int campaignSeed = rest.Length > 0 ? int.Parse(rest[0], System.Globalization.CultureInfo.InvariantCulture) : 1;
+    return rest is [_, var campaignTarget] && string.Equals(campaignTarget, nameof(FuzzTargets.MaskingDetectors), StringComparison.OrdinalIgnoreCase)
+        ? DetectorCampaign.Run(campaignCorpus, campaignCount, campaignSeed)
+        : PgGateCampaign.Run(campaignCorpus, campaignCount, campaignSeed);
 }
 
 Console.Error.WriteLine("usage: Gatehouse.Fuzz <target> | replay <target> <file|dir>... | write-seeds <corpus-dir> | trace <file>");

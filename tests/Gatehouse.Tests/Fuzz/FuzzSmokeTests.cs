@@ -90,6 +90,12 @@ public sealed class FuzzSmokeTests
                     Assert.True(stats.ReadyForQuery >= 3 && stats.ServerMessages > stats.ReadyForQuery, $"{file}: {stats}");
                     Assert.True(denied == stats.Refused > 0 && (!denied || stats.PolicyErrors > 0), $"{file}: {stats}");
                     break;
+                case nameof(FuzzTargets.MaskingDetectors):
+                    // A control byte, the kinds, a value: matches iff the seed is not named clean-*.
+                    Assert.True(data.Length > 2 && data[1] == 0xFF, $"{file}: not a control byte, all kinds and a value");
+                    Assert.True(file.StartsWith("clean-", StringComparison.Ordinal) == (FuzzTargets.MaskingDetectorsMatches(data.AsSpan(2)) == 0),
+                        $"{file}: {FuzzTargets.MaskingDetectorsMatches(data.AsSpan(2))} matches");
+                    break;
                 case nameof(FuzzTargets.PgStartupPacket):
                     Assert.Equal(BinaryPrimitives.ReadInt32BigEndian(data), data.Length);
                     Assert.Equal(3 << 16, BinaryPrimitives.ReadInt32BigEndian(data.AsSpan(4)));
@@ -228,7 +234,7 @@ public sealed class FuzzSmokeTests
     /// <summary>Where the Int32 length fields are, as far as the input still parses.</summary>
     private static List<int> LengthFields(byte[] input, string target) => target switch
     {
-        nameof(FuzzTargets.SqlText) or nameof(FuzzTargets.PgPolicyGate) => [], // text and ops: no frames
+        nameof(FuzzTargets.SqlText) or nameof(FuzzTargets.PgPolicyGate) or nameof(FuzzTargets.MaskingDetectors) => [], // text and ops: no frames
         nameof(FuzzTargets.PgStartupPacket) => input.Length >= 4 ? [0] : [],
         nameof(FuzzTargets.PgRelay) => [.. FrameStarts(input, 1, records: true).Select(at => at + 1)],
         _ => [.. FrameStarts(input, 0, records: false).Select(at => at + 1)],
