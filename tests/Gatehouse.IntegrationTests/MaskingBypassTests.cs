@@ -290,6 +290,12 @@ public static class MaskingBypassTable
         // ---- Code, SQL in strings, files and side channels -------------------------------------------------------
         Sql("do_raise_notice_literal_card", Expect.Masked, "DO $$BEGIN RAISE NOTICE 'card %', '4111 1111 1111 1111'; END$$")
             with { Detectors = true, Visible = [@"card \*\*\*\*"], Forbidden = ["4111 1111 1111 1111"] },
+        Sql("detectors_in_free_text", Expect.Masked, "SELECT memo FROM {N} ORDER BY id")
+            with { Detectors = true, Visible = [@"card \*\*\*\* on file", @"ssn \*\*\*\* on file", @"mail \*\*\*\*", @"iban \*\*\*\* for refunds"], Rows = 4 },
+        Sql("detectors_in_json", Expect.Masked, "SELECT to_jsonb(n), row_to_json(n) FROM {N} n") with { Detectors = true, Rows = 4 },
+        Sql("detectors_in_copy", Expect.Masked, "COPY {N} TO STDOUT") with { Detectors = true, Visible = [@"card \*\*\*\* on file"] },
+        Sql("detectors_in_an_error", Expect.Masked, "SELECT memo::int FROM {N}") with { Detectors = true, ErrorState = "22P02" },
+        new("detectors_in_binary_results", Expect.Masked) { Detectors = true, Act = NpgsqlMemo, Visible = [@"card \*\*\*\* on file"] },
         Sql("do_select_into_notice", Expect.Refused, "DO $$DECLARE r text; BEGIN SELECT name INTO r FROM {C} WHERE id = 1; RAISE NOTICE 'n=%', r; END$$"),
         Sql("do_raise_exception", Expect.Refused, "DO $$DECLARE r text; BEGIN SELECT ssn INTO r FROM {C} WHERE id = 1; RAISE EXCEPTION 'v=%', r; END$$"),
         Sql("do_dynamic_sql", Expect.Refused,
@@ -533,6 +539,23 @@ public static class MaskingBypassTable
         Assert.True(await reader.ReadAsync());
         Assert.True(await reader.ReadAsync());
         Assert.True(reader.IsDBNull(0) && reader.IsDBNull(3));
+    }
+
+    private static async Task NpgsqlMemo(AttemptContext c)
+    {
+        await using var connection = new NpgsqlConnection(c.NpgsqlConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(c.World.Sql("SELECT memo, to_jsonb(n) FROM {N} n ORDER BY id"), connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        int rows = 0;
+        while (await reader.ReadAsync())
+        {
+            rows++;
+            Assert.Contains("****", reader.GetString(0), StringComparison.Ordinal);
+            Assert.Contains("****", reader.GetString(1), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(4, rows);
     }
 
     private static async Task NpgsqlPrepared(AttemptContext c)
@@ -995,6 +1018,7 @@ public sealed class MaskingBypassWorld : IAsyncLifetime
         [
             "Ada Lovelace", "Charles Babbage", "Grace Hopper", "123-45-6789", "987-65-4321", "4111111111111111", "5555555555554444",
             "ada.lovelace@example.com", "charles.babbage@example.org", "grace.hopper@example.net", "DE89370400440532013000",
+            "4111 1111 1111 1111",
             "GB82WEST12345698765432", "1815-12-10", "1791-12-26",
             "Alan Turing", "Edsger Dijkstra", "378282246310005", "6011111111111117", "FR1420041010050500013M02606", "1912-06-23",
         ];
@@ -1032,6 +1056,7 @@ public sealed class MaskingBypassWorld : IAsyncLifetime
                 ["DS2"] = $"mbds2_{suffix}",
                 ["DSR"] = $"mbdsr_{suffix}",
                 ["T"] = $"mbt_{suffix}", // names for temporary objects attempts create
+                ["N"] = $"mbn_{suffix}", // free text with secrets in it, in no masked column: for the detectors
                 ["SRV"] = $"mbsrv_{suffix}", // a postgres_fdw server looping back to the database
             };
         }
@@ -1081,6 +1106,9 @@ public sealed class MaskingBypassWorld : IAsyncLifetime
                   (1, 'Ada Lovelace', '123-45-6789', '4111111111111111', 'ada.lovelace@example.com', 'DE89370400440532013000', '1815-12-10', 'London', NULL),
                   (2, 'Charles Babbage', '987-65-4321', '5555555555554444', 'charles.babbage@example.org', 'GB82WEST12345698765432', '1791-12-26', 'London', 'inventor'),
                   (3, 'Grace Hopper', NULL, NULL, 'grace.hopper@example.net', NULL, NULL, 'Arlington', NULL);
+                CREATE TABLE {N} (id int PRIMARY KEY, memo text);
+                INSERT INTO {N} VALUES (1, 'card 4111 1111 1111 1111 on file'), (2, 'ssn 123-45-6789 on file'),
+                                       (3, 'mail ada.lovelace@example.com'), (4, 'iban DE89370400440532013000 for refunds');
                 CREATE TABLE {S} (id int PRIMARY KEY, holder text, pan text, iban text, born date);
                 INSERT INTO {S} VALUES (1, 'Alan Turing', '378282246310005', 'FR1420041010050500013M02606', '1912-06-23'),
                                        (2, 'Edsger Dijkstra', '6011111111111117', NULL, NULL);
@@ -1196,7 +1224,7 @@ public sealed class MaskingBypassWorld : IAsyncLifetime
                 DROP SCHEMA IF EXISTS {DSR}_r CASCADE;
                 DROP VIEW IF EXISTS {VN}, {VU}, {VA}, {VB}, {VX};
                 DROP MATERIALIZED VIEW IF EXISTS {MV};
-                DROP TABLE IF EXISTS {C}, {S} CASCADE;
+                DROP TABLE IF EXISTS {C}, {S}, {N} CASCADE;
                 """));
         }
     }
