@@ -62,7 +62,7 @@ public sealed class MaskingBypassTests(PostgresFixture fixture, MaskingBypassWor
             await attempt.Act(context);
         }
 
-        // The tap may still be relaying the last bytes the client read.
+        // The tap records before it forwards; this lets it record what the server sent after the client stopped reading.
         await Task.Delay(50);
         var received = tap.Received();
         Verdicts.AssertNoRawValue(received, w.Forbidden.Concat(attempt.Forbidden.Select(w.Sql)), attempt.Name);
