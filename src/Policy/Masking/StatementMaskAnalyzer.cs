@@ -17,11 +17,14 @@ public struct MaskAnalysis
     /// <summary>A masked column (or a whole row) is used inside an expression in a select list.</summary>
     public int InExpression;
 
-    /// <summary>A masked column is used in WHERE, JOIN ... ON/USING, GROUP BY, ORDER BY or HAVING.</summary>
+    /// <summary>A masked column is used in WHERE, JOIN ... ON/USING, GROUP BY, ORDER BY, HAVING, or compared by a set
+    /// operation (UNION, INTERSECT, EXCEPT).</summary>
     public int InPredicate;
 
-    /// <summary>The statement writes (INSERT ... SELECT, CREATE ... AS, SELECT INTO, UPDATE ... SET x = masked)
-    /// values read from masked columns or relations with masked columns.</summary>
+    /// <summary>The statement writes (INSERT ... SELECT, CREATE ... AS, SELECT INTO, UPDATE ... SET x = masked,
+    /// set_config or pg_notify of a masked value), or defines code that reads, values read from masked columns or
+    /// relations with masked columns; or it is DDL on such a relation (renaming it, a column, its schema, attaching
+    /// it to a parent, generated columns), which could move its values out of the rules' reach.</summary>
     public int Stored;
 
     /// <summary>The statement keeps a query for later (DECLARE, PREPARE, CREATE RULE...) that reads masked names.</summary>
@@ -38,6 +41,22 @@ public struct MaskAnalysis
 
     /// <summary>The session masks by column, but the catalog to do it by is not loaded: nothing may run.</summary>
     public bool Unavailable;
+
+    /// <summary>
+    /// The statement can read values where no statement text shows it: SQL given as text (query_to_xml,
+    /// table_to_xml, dblink, ts_stat), server files and raw pages, decoded WAL, code that runs dynamic SQL or is
+    /// written in another language, COPY from a server file or program, foreign tables and servers (which show a
+    /// table under another name), or a schema rename (column rules name schemas). The caller refuses it when columns
+    /// are masked.
+    /// </summary>
+    public bool Opaque;
+
+    /// <summary>The statement runs or defines code (DO, CREATE FUNCTION or PROCEDURE): it can read cursors and
+    /// portals by name.</summary>
+    public bool Code;
+
+    /// <summary><c>DECLARE ... BINARY CURSOR</c>: the rows come in binary format.</summary>
+    public bool BinaryCursor;
 
     /// <summary><c>COPY relation TO STDOUT</c> of a relation with masked columns: the rule, and what is copied.</summary>
     public int CopyRule;
@@ -71,13 +90,21 @@ public sealed record MaskCopyTarget(byte[]? Schema, byte[] Relation, IReadOnlyLi
 /// Finds where a statement text uses masked names (<see cref="MaskedNames"/>), token by token, with the
 /// PostgreSQL lexer: in a select list bare or inside an expression, in a predicate, as a source of a write, in a
 /// COPY. It errs toward finding a use (a name that is also a masked column's name counts wherever it stands), so
-/// it can only over-mask or over-refuse, never under-report. Allocates only for COPY targets and long texts.
+/// it can only over-mask or over-refuse, never under-report. Names that stand for masked values under another
+/// name are followed too: aliases of relations, derived tables, CTEs and functions over masked values, their
+/// column alias lists, and select-list aliases of masked items. Allocates only for COPY targets and long texts.
 /// </summary>
 public static class StatementMaskAnalyzer
 {
     private const int MaxDepth = 64;
-    private const int MaxAliases = 32;
+    private const int MaxAliases = 64;
     private const int StackTokens = 512;
+
+    /// <summary>Rounds of alias discovery: an alias can stand for another alias (a CTE over a derived table...).</summary>
+    private const int AliasRounds = 8;
+
+    /// <summary>How far back a select-list alias looks for its item.</summary>
+    private const int MaxItemTokens = 256;
 
     private enum Clause : byte
     {
@@ -87,6 +114,19 @@ public static class StatementMaskAnalyzer
         Target,
         Predicate,
         Set,
+    }
+
+    /// <summary>What an alias stands for.</summary>
+    private enum AliasKind : byte
+    {
+        /// <summary>A relation (table alias, derived table, CTE): its whole row reads masked values; its columns keep their names.</summary>
+        Relation,
+
+        /// <summary>A column (select-list alias, column alias list): it holds masked values.</summary>
+        Column,
+
+        /// <summary>The result of a function over masked values: its whole row and every column of it hold them.</summary>
+        Computed,
     }
 
     /// <summary>Analyzes a text (possibly several statements); <see cref="MaskAnalysis.None"/> when it uses no masked name.</summary>
@@ -131,13 +171,18 @@ public static class StatementMaskAnalyzer
             result.Unreadable = true;
         }
 
+        // Per token (and one past the end): the matching parenthesis, the masked rule it names, the next token that names one.
+        int[]? rentedInts = count <= StackTokens ? null : ArrayPool<int>.Shared.Rent(3 * (count + 1));
+        Span<int> ints = rentedInts ?? stackalloc int[3 * (StackTokens + 1)];
+
         try
         {
             Span<byte> aliasBytes = stackalloc byte[MaxAliases * SqlNames.PartBuffer];
             Span<int> aliasRules = stackalloc int[MaxAliases];
-            Span<int> aliasStarts = stackalloc int[MaxAliases];
             Span<byte> aliasLengths = stackalloc byte[MaxAliases];
-            var walk = new Walk(text, tokens[..count], names, aliasBytes, aliasRules, aliasStarts, aliasLengths);
+            Span<AliasKind> aliasKinds = stackalloc AliasKind[MaxAliases];
+            var walk = new Walk(text, settings, tokens[..count], names, aliasBytes, aliasRules, aliasLengths, aliasKinds,
+                ints[..(count + 1)], ints.Slice(count + 1, count + 1), ints.Slice(2 * (count + 1), count + 1));
             walk.Run(ref result);
         }
         finally
@@ -145,6 +190,11 @@ public static class StatementMaskAnalyzer
             if (rented is not null)
             {
                 ArrayPool<SqlToken>.Shared.Return(rented);
+            }
+
+            if (rentedInts is not null)
+            {
+                ArrayPool<int>.Shared.Return(rentedInts);
             }
         }
 
@@ -154,33 +204,45 @@ public static class StatementMaskAnalyzer
     private ref struct Walk
     {
         private readonly ReadOnlySpan<byte> _text;
+        private readonly SqlLexSettings _settings;
         private readonly ReadOnlySpan<SqlToken> _tokens;
         private readonly MaskedNames _names;
 
-        // Aliases of relations with masked columns: a whole-row reference through them reads masked values.
+        // Names that stand for masked values (see AliasKind).
         private readonly Span<byte> _aliasBytes;
         private readonly Span<int> _aliasRules;
-        private readonly Span<int> _aliasStarts;
         private readonly Span<byte> _aliasLengths;
+        private readonly Span<AliasKind> _aliasKinds;
         private int _aliasCount;
         private bool _aliasOverflow;
 
-        public Walk(ReadOnlySpan<byte> text, ReadOnlySpan<SqlToken> tokens, MaskedNames names, Span<byte> aliasBytes, Span<int> aliasRules,
-            Span<int> aliasStarts, Span<byte> aliasLengths)
+        // Per token: the matching parenthesis (-1 for other tokens; the text's end for one never closed), the rule of
+        // the masked name it is (-1), and the next token at or after it that is one (the token count: none).
+        private readonly Span<int> _match;
+        private readonly Span<int> _ruleAt;
+        private readonly Span<int> _next;
+
+        public Walk(ReadOnlySpan<byte> text, SqlLexSettings settings, ReadOnlySpan<SqlToken> tokens, MaskedNames names, Span<byte> aliasBytes,
+            Span<int> aliasRules, Span<byte> aliasLengths, Span<AliasKind> aliasKinds, Span<int> match, Span<int> ruleAt, Span<int> next)
         {
             _text = text;
+            _settings = settings;
             _tokens = tokens;
             _names = names;
             _aliasBytes = aliasBytes;
             _aliasRules = aliasRules;
-            _aliasStarts = aliasStarts;
             _aliasLengths = aliasLengths;
+            _aliasKinds = aliasKinds;
             _aliasCount = 0;
             _aliasOverflow = false;
+            _match = match;
+            _ruleAt = ruleAt;
+            _next = next;
         }
 
         public void Run(ref MaskAnalysis result)
         {
+            PairParentheses();
             CollectAliases();
 
             int start = 0;
@@ -198,39 +260,266 @@ public static class StatementMaskAnalyzer
             }
         }
 
-        // ---- pass 1: aliases ---------------------------------------------------------------------------------
+        // ---- pass 1: parentheses and aliases ----------------------------------------------------------------
 
+        private readonly void PairParentheses()
+        {
+            // _next serves as the stack of open parentheses here; it is filled with its real content later.
+            int top = 0;
+            for (int i = 0; i < _tokens.Length; i++)
+            {
+                _match[i] = -1;
+                if (_tokens[i].Kind == SqlTokenKind.OpenParen)
+                {
+                    _next[top++] = i;
+                }
+                else if (_tokens[i].Kind == SqlTokenKind.CloseParen && top > 0)
+                {
+                    int open = _next[--top];
+                    _match[open] = i;
+                    _match[i] = open;
+                }
+            }
+
+            while (top > 0)
+            {
+                _match[_next[--top]] = _tokens.Length;
+            }
+        }
+
+        /// <summary>
+        /// Finds names that stand for masked values, until a round finds nothing new: aliases of relations with
+        /// masked columns (and of aliases), derived tables, CTEs and functions whose text uses masked names, their
+        /// column alias lists, and select-list aliases of items that use masked names.
+        /// </summary>
         private void CollectAliases()
         {
             Span<byte> name = stackalloc byte[SqlNames.PartBuffer];
-            for (int i = 0; i < _tokens.Length; i++)
+            int n = _tokens.Length;
+            for (int round = 0; round < AliasRounds; round++)
             {
-                if (!IsName(i) || (i + 1 < _tokens.Length && _tokens[i + 1].Kind == SqlTokenKind.Dot))
+                int before = _aliasCount;
+                _next[n] = n;
+                for (int i = n - 1; i >= 0; i--)
                 {
-                    continue;
+                    _ruleAt[i] = IsName(i) ? NameRule(i, name) : -1;
+                    _next[i] = _ruleAt[i] >= 0 ? i : _next[i + 1];
                 }
 
-                int rule = _names.RelationRule(name[..Normalize(i, name)]);
-                if (rule < 0)
+                for (int i = 0; i < n; i++)
                 {
-                    continue;
+                    SqlToken token = _tokens[i];
+                    if (token.Kind == SqlTokenKind.OpenParen)
+                    {
+                        int close = _match[i];
+                        int rule = close < n ? FirstRuleIn(i, close) : -1;
+                        if (rule < 0)
+                        {
+                            continue;
+                        }
+
+                        // (query) alias, function(...) alias, (join) alias, and their column lists; not DISTINCT ON (...) x.
+                        bool query = IsQueryStart(i + 1);
+                        bool call = !query && i > 0 && IsName(i - 1) && Keyword(i - 1) == Kw.None;
+                        if (query || call || i == 0 || !IsName(i - 1) || Keyword(i - 1) is Kw.From or Kw.Join or Kw.Lateral)
+                        {
+                            AliasAfter(close, rule, call ? AliasKind.Computed : AliasKind.Relation);
+                        }
+
+                        // name [(columns)] AS [NOT] [MATERIALIZED] (query): a CTE.
+                        CteBefore(i, rule);
+                        continue;
+                    }
+
+                    if (!IsName(i) || (i + 1 < n && _tokens[i + 1].Kind == SqlTokenKind.Dot))
+                    {
+                        continue;
+                    }
+
+                    // relation [AS] alias [(columns)]
+                    int relation = RelationOrAliasRule(i, name, out var relationKind);
+                    if (relation >= 0)
+                    {
+                        AliasAfter(i, relation, relationKind == AliasKind.Computed ? AliasKind.Computed : AliasKind.Relation);
+                    }
+
+                    // item [AS] alias in a select list
+                    if (i > 0 && IsItemAlias(i))
+                    {
+                        int rule = ItemRule(Keyword(i - 1) == Kw.As ? i - 1 : i);
+                        if (rule >= 0)
+                        {
+                            AddAlias(i, rule, AliasKind.Column);
+                        }
+                    }
                 }
 
-                int j = i + 1;
-                if (j < _tokens.Length && Keyword(j) == Kw.As)
+                if (_aliasCount == before)
                 {
-                    j++;
-                }
-
-                if (j < _tokens.Length && IsName(j) && (_tokens[j].Kind == SqlTokenKind.QuotedIdentifier || !IsReservedAfterRelation(j)))
-                {
-                    AddAlias(j, rule);
+                    break;
                 }
             }
         }
 
-        private void AddAlias(int token, int rule)
+        /// <summary>An alias after token <paramref name="end"/> (a relation's name or a closing parenthesis), and its column list.</summary>
+        private void AliasAfter(int end, int rule, AliasKind kind)
         {
+            int j = end + 1;
+            if (j < _tokens.Length && Keyword(j) == Kw.As)
+            {
+                j++;
+            }
+
+            if (j >= _tokens.Length || !IsName(j) || (_tokens[j].Kind == SqlTokenKind.Identifier && IsReservedAfterRelation(j))
+                || (j + 1 < _tokens.Length && _tokens[j + 1].Kind == SqlTokenKind.Dot))
+            {
+                return;
+            }
+
+            AddAlias(j, rule, kind);
+            if (j + 1 < _tokens.Length && _tokens[j + 1].Kind == SqlTokenKind.OpenParen)
+            {
+                ColumnList(j + 1, rule);
+            }
+        }
+
+        /// <summary>The names in a column alias list (<c>alias(a, b, c)</c>) hold the masked values of what they rename.</summary>
+        private void ColumnList(int open, int rule)
+        {
+            int close = Math.Min(_match[open], _tokens.Length);
+            for (int k = open + 1; k < close; k++)
+            {
+                if (IsName(k) && (_tokens[k - 1].Kind is SqlTokenKind.Comma or SqlTokenKind.OpenParen))
+                {
+                    AddAlias(k, rule, AliasKind.Column);
+                }
+            }
+        }
+
+        /// <summary><c>name [(columns)] AS [NOT] [MATERIALIZED] (</c> before the parenthesis at <paramref name="open"/>.</summary>
+        private void CteBefore(int open, int rule)
+        {
+            int k = open - 1;
+            while (k >= 0 && (IsWord(k, "materialized"u8) || Keyword(k) == Kw.Not))
+            {
+                k--;
+            }
+
+            if (k < 1 || Keyword(k) != Kw.As)
+            {
+                return;
+            }
+
+            k--;
+            int columns = -1;
+            if (_tokens[k].Kind == SqlTokenKind.CloseParen && _match[k] >= 0 && _match[k] < k)
+            {
+                columns = _match[k];
+                k = columns - 1;
+            }
+
+            if (k >= 0 && IsName(k))
+            {
+                AddAlias(k, rule, AliasKind.Relation);
+                if (columns >= 0)
+                {
+                    ColumnList(columns, rule);
+                }
+            }
+        }
+
+        /// <summary>
+        /// Token <paramref name="i"/> is a select-list alias: after AS (not in CAST(x AS type)), or a bare name after the
+        /// end of an expression and before the end of the item.
+        /// </summary>
+        private readonly bool IsItemAlias(int i)
+        {
+            if (_tokens[i].Kind == SqlTokenKind.Identifier && IsReservedAfterItem(i))
+            {
+                return false;
+            }
+
+            if (Keyword(i - 1) == Kw.As)
+            {
+                return true;
+            }
+
+            // After the end of an expression: not after DISTINCT, nor after DISTINCT ON (...), which start the first item.
+            var before = _tokens[i - 1].Kind;
+            bool afterExpression = (before == SqlTokenKind.CloseParen && !(_match[i - 1] > 0 && Keyword(_match[i - 1] - 1) == Kw.On))
+                || before is SqlTokenKind.String or SqlTokenKind.EscapeString or SqlTokenKind.DollarString or SqlTokenKind.Number
+                    or SqlTokenKind.QuotedIdentifier or SqlTokenKind.UnicodeQuotedIdentifier
+                || (before == SqlTokenKind.Identifier && !IsWord(i - 1, "distinct"u8) && (Keyword(i - 1) == Kw.End || !IsReservedAfterItem(i - 1)));
+            if (!afterExpression)
+            {
+                return false;
+            }
+
+            if (i + 1 >= _tokens.Length)
+            {
+                return true;
+            }
+
+            return _tokens[i + 1].Kind is SqlTokenKind.Comma or SqlTokenKind.CloseParen or SqlTokenKind.Semicolon
+                   || Keyword(i + 1) is Kw.From or Kw.Into;
+        }
+
+        /// <summary>The first masked rule in the select-list item that ends before token <paramref name="end"/>; -1 when none.</summary>
+        private readonly int ItemRule(int end)
+        {
+            int j = end - 1;
+            int limit = Math.Max(0, end - MaxItemTokens);
+            while (j >= limit)
+            {
+                SqlToken token = _tokens[j];
+                if (token.Kind == SqlTokenKind.CloseParen && _match[j] >= 0 && _match[j] < j)
+                {
+                    j = _match[j] - 1;
+                    continue;
+                }
+
+                if (token.Kind is SqlTokenKind.Comma or SqlTokenKind.Semicolon)
+                {
+                    break;
+                }
+
+                if (token.Kind == SqlTokenKind.OpenParen)
+                {
+                    if (j > 0 && IsWord(j - 1, "cast"u8))
+                    {
+                        return -1; // CAST(x AS type): a type, not an alias
+                    }
+
+                    break;
+                }
+
+                if (IsItemBoundary(j))
+                {
+                    break;
+                }
+
+                j--;
+            }
+
+            return FirstRuleIn(j, end);
+        }
+
+        /// <summary>The first masked rule among the tokens strictly between <paramref name="open"/> and <paramref name="close"/>.</summary>
+        private readonly int FirstRuleIn(int open, int close)
+        {
+            int k = _next[open + 1];
+            return k < close ? _ruleAt[k] : -1;
+        }
+
+        private void AddAlias(int token, int rule, AliasKind kind)
+        {
+            Span<byte> name = stackalloc byte[SqlNames.PartBuffer];
+            int length = Normalize(token, name);
+            if (HasAlias(name[..length], kind))
+            {
+                return;
+            }
+
             if (_aliasCount == MaxAliases)
             {
                 _aliasOverflow = true;
@@ -238,18 +527,51 @@ public static class StatementMaskAnalyzer
             }
 
             int offset = _aliasCount * SqlNames.PartBuffer;
-            int length = Normalize(token, _aliasBytes.Slice(offset, SqlNames.PartBuffer));
-            _aliasStarts[_aliasCount] = offset;
+            name[..length].CopyTo(_aliasBytes.Slice(offset, SqlNames.PartBuffer));
             _aliasLengths[_aliasCount] = (byte)length;
             _aliasRules[_aliasCount] = rule;
+            _aliasKinds[_aliasCount] = kind;
             _aliasCount++;
         }
 
-        private readonly int AliasRule(ReadOnlySpan<byte> name)
+        private readonly bool HasAlias(ReadOnlySpan<byte> name, AliasKind kind)
         {
             for (int i = 0; i < _aliasCount; i++)
             {
-                if (name.SequenceEqual(_aliasBytes.Slice(_aliasStarts[i], _aliasLengths[i])))
+                if (_aliasKinds[i] == kind && name.SequenceEqual(_aliasBytes.Slice(i * SqlNames.PartBuffer, _aliasLengths[i])))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        /// <summary>The rule of an alias of that name (a column alias wins over a relation alias of the same name); -1 when none.</summary>
+        private readonly int AliasRule(ReadOnlySpan<byte> name, out AliasKind kind)
+        {
+            int found = -1;
+            kind = AliasKind.Relation;
+            for (int i = 0; i < _aliasCount; i++)
+            {
+                if (name.SequenceEqual(_aliasBytes.Slice(i * SqlNames.PartBuffer, _aliasLengths[i])))
+                {
+                    if (found < 0 || _aliasKinds[i] == AliasKind.Column)
+                    {
+                        found = _aliasRules[i];
+                        kind = _aliasKinds[i];
+                    }
+                }
+            }
+
+            return found;
+        }
+
+        private readonly int ColumnAliasRule(ReadOnlySpan<byte> name)
+        {
+            for (int i = 0; i < _aliasCount; i++)
+            {
+                if (_aliasKinds[i] == AliasKind.Column && name.SequenceEqual(_aliasBytes.Slice(i * SqlNames.PartBuffer, _aliasLengths[i])))
                 {
                     return _aliasRules[i];
                 }
@@ -258,29 +580,100 @@ public static class StatementMaskAnalyzer
             return -1;
         }
 
+        private readonly int RelationAliasRule(ReadOnlySpan<byte> name, out AliasKind kind)
+        {
+            kind = AliasKind.Relation;
+            for (int i = 0; i < _aliasCount; i++)
+            {
+                if (_aliasKinds[i] != AliasKind.Column && name.SequenceEqual(_aliasBytes.Slice(i * SqlNames.PartBuffer, _aliasLengths[i])))
+                {
+                    kind = _aliasKinds[i];
+                    return _aliasRules[i];
+                }
+            }
+
+            return -1;
+        }
+
+        /// <summary>The rule of any masked name (column, relation or alias) at token <paramref name="i"/>; -1 when none.</summary>
+        private readonly int NameRule(int i, Span<byte> name)
+        {
+            var normalized = name[..Normalize(i, name)];
+            int rule = _names.ColumnRule(normalized);
+            rule = rule >= 0 ? rule : _names.RelationRule(normalized);
+            return rule >= 0 ? rule : AliasRule(normalized, out _);
+        }
+
+        private readonly int RelationOrAliasRule(int i, Span<byte> name, out AliasKind kind)
+        {
+            var normalized = name[..Normalize(i, name)];
+            kind = AliasKind.Relation;
+            int rule = _names.RelationRule(normalized);
+            return rule >= 0 ? rule : RelationAliasRule(normalized, out kind);
+        }
+
         // ---- pass 2: one statement ---------------------------------------------------------------------------
 
         private void Statement(int from, int to, ref MaskAnalysis result)
         {
             Span<Clause> clauses = stackalloc Clause[MaxDepth + 1];
             Span<bool> ownSelect = stackalloc bool[MaxDepth + 1]; // SELECT was written at this depth (not inherited into a call)
+            Span<bool> query = stackalloc bool[MaxDepth + 1]; // a query or command starts at this depth (its FROM is a clause)
+            Span<bool> compared = stackalloc bool[MaxDepth + 1]; // inside a predicate: what a subquery returns here is compared
+            Span<bool> inCall = stackalloc bool[MaxDepth + 1]; // inside the arguments of a function called in FROM
+            Span<bool> aliasList = stackalloc bool[MaxDepth + 1]; // a column alias list: names that are not uses
             Span<byte> name = stackalloc byte[SqlNames.PartBuffer];
+            Span<byte> qualifier = stackalloc byte[SqlNames.PartBuffer];
             int depth = 0;
             clauses[0] = Clause.Other;
+            query[0] = true;
+            compared[0] = false;
+            inCall[0] = false;
+            aliasList[0] = false;
             Kw first = Keyword(from);
             bool writes = first is Kw.Insert or Kw.Update or Kw.Delete or Kw.Merge or Kw.Create or Kw.Alter;
+            bool ddl = first is Kw.Create or Kw.Alter;
             bool defines = first is Kw.Declare or Kw.Prepare;
             bool setOperation = false;
+            bool comparingSetOperation = false;
+            bool star = false;
+            bool fullJoin = false;
+            bool sink = false;
             int source = -1;
             int referenced = -1;
             int topBare = -1; // masked columns selected bare at the outermost level: masked by origin, feeding nothing else
+            int predicate = -1;
+            int ddlRelation = -1;
             bool positional = false;
             bool afterTargetKeyword = false;
+            bool distinctOn = false;
 
             if (first == Kw.Copy)
             {
                 Copy(from, to, ref result);
                 return;
+            }
+
+            if (first == Kw.Do || (first == Kw.Create && CreatesRoutine(from, to)))
+            {
+                result.Code = true;
+                CodeBodies(from, to, first == Kw.Do, ref result);
+            }
+
+            if (first == Kw.Alter && from + 1 < to && IsWord(from + 1, "schema"u8) && HasWord(from, to, "rename"u8))
+            {
+                result.Opaque = true; // column rules name schemas: a renamed schema takes its tables out of them
+            }
+
+            if (first == Kw.Import
+                || (first is Kw.Create or Kw.Alter && from + 1 < to && (IsWord(from + 1, "foreign"u8) || Keyword(from + 1) == Kw.Server)))
+            {
+                result.Opaque = true; // a foreign table (postgres_fdw, file_fdw) shows a table or file under another name
+            }
+
+            if (first == Kw.Declare && IsBinaryCursor(from, to))
+            {
+                result.BinaryCursor = true;
             }
 
             for (int i = from; i < to; i++)
@@ -291,9 +684,27 @@ public static class StatementMaskAnalyzer
                     case SqlTokenKind.OpenParen:
                         if (depth < MaxDepth)
                         {
+                            bool call = IsCallInFrom(i, from, clauses[depth]);
+                            bool columns = !call && clauses[depth] is Clause.From && IsAliasListParen(i, from);
                             depth++;
                             clauses[depth] = clauses[depth - 1];
                             ownSelect[depth] = false;
+                            inCall[depth] = inCall[depth - 1] || call;
+                            aliasList[depth] = columns;
+                            query[depth] = false;
+                            compared[depth] = compared[depth - 1] || clauses[depth - 1] == Clause.Predicate;
+                            if (distinctOn)
+                            {
+                                clauses[depth] = Clause.Predicate; // DISTINCT ON (x): rows are told apart by x's values
+                                distinctOn = false;
+                            }
+                        }
+
+                        if (i > from && IsName(i - 1) && Keyword(i - 1) == Kw.None)
+                        {
+                            int length = Normalize(i - 1, name);
+                            sink |= IsSink(name[..length]);
+                            result.Opaque |= IsOpaqueFunction(name[..length]);
                         }
 
                         continue;
@@ -312,24 +723,72 @@ public static class StatementMaskAnalyzer
 
                         continue;
                     case SqlTokenKind.Identifier:
-                        if (Clauses(i, first, ref clauses[depth], ref writes, ref setOperation, ref afterTargetKeyword))
+                        if (Keyword(i) == Kw.On && i > from && IsWord(i - 1, "distinct"u8))
                         {
-                            ownSelect[depth] |= clauses[depth] == Clause.Select;
+                            distinctOn = true; // the select list goes on after the parenthesis
                             continue;
                         }
 
+                        // IS [NOT] DISTINCT FROM, substring(x FROM n), extract(f FROM x), trim(... FROM x): an operator's
+                        // word inside an expression, not a FROM clause.
+                        if (Keyword(i) == Kw.From && ((i > from && IsWord(i - 1, "distinct"u8)) || (depth > 0 && !query[depth])))
+                        {
+                            continue;
+                        }
+
+                        // FOR [NO KEY] UPDATE / [KEY] SHARE [OF relation]: a locking clause, neither a write nor a use.
+                        if (IsWord(i, "for"u8) && i + 1 < to && (Keyword(i + 1) == Kw.Update || IsWord(i + 1, "share"u8) || IsWord(i + 1, "no"u8)
+                                                                 || IsWord(i + 1, "key"u8)))
+                        {
+                            clauses[depth] = Clause.Target;
+                            continue;
+                        }
+
+                        if (Keyword(i) == Kw.Update && i > from && (IsWord(i - 1, "for"u8) || IsWord(i - 1, "key"u8)))
+                        {
+                            continue;
+                        }
+
+                        query[depth] |= Keyword(i) is Kw.Select or Kw.Insert or Kw.Update or Kw.Delete or Kw.Merge or Kw.Values or Kw.Table or Kw.With;
+
+                        if (Clauses(i, first, ref clauses[depth], ref writes, ref setOperation, ref afterTargetKeyword))
+                        {
+                            ownSelect[depth] |= clauses[depth] == Clause.Select;
+                            if (clauses[depth] == Clause.Select)
+                            {
+                                inCall[depth] = false; // a query inside the call's arguments
+                            }
+
+                            comparingSetOperation |= Keyword(i) is Kw.Intersect or Kw.Except
+                                                     || (Keyword(i) == Kw.Union && !(i + 1 < to && Keyword(i + 1) == Kw.All));
+                            ddl |= Keyword(i) == Kw.Create;
+                            continue;
+                        }
+
+                        fullJoin |= IsWord(i, "full"u8);
                         break;
                     case SqlTokenKind.QuotedIdentifier:
+                    case SqlTokenKind.UnicodeQuotedIdentifier:
                         break;
-                    case SqlTokenKind.Operator when _text[token.Start] == (byte)'*' && token.Length == 1 && i - 2 >= from
-                                                    && _tokens[i - 1].Kind == SqlTokenKind.Dot && IsName(i - 2):
+                    case SqlTokenKind.Operator when _text[token.Start] == (byte)'*' && token.Length == 1:
                     {
+                        if (IsSelectStar(i, from, to))
+                        {
+                            star = true;
+                            continue;
+                        }
+
+                        if (i - 2 < from || _tokens[i - 1].Kind != SqlTokenKind.Dot || !IsName(i - 2))
+                        {
+                            continue;
+                        }
+
                         // qualifier.*: every column of a relation with masked columns, bare or inside an expression.
-                        int rule = RelationOrAlias(i - 2, name);
+                        int rule = RelationOrAliasRule(i - 2, name, out _);
                         if (rule >= 0)
                         {
-                            Use(rule, ChainStart(i - 2, from), i, from, to, clauses[depth], ownSelect[depth], depth, wholeRow: false, ref result,
-                                ref referenced, ref source, ref topBare);
+                            Use(rule, ChainStart(i - 2, from), i, from, to, clauses[depth], ownSelect[depth], depth, compared[depth], wholeRow: false,
+                                ref result, ref referenced, ref source, ref predicate, ref topBare);
                         }
 
                         continue;
@@ -345,22 +804,41 @@ public static class StatementMaskAnalyzer
                     continue;
                 }
 
-                int length = Normalize(i, name);
-                if (IsStatisticsView(name[..length]))
+                int nameLength = Normalize(i, name);
+                var normalized = name[..nameLength];
+                if (IsStatisticsView(normalized))
                 {
                     result.Statistics = true;
                 }
 
                 int chainStart = ChainStart(i, from);
                 Clause clause = clauses[depth];
-                int column = _names.ColumnRule(name[..length]);
-                int relation = _names.RelationRule(name[..length]);
+                int column = _names.ColumnRule(normalized);
+                column = column >= 0 ? column : ColumnAliasRule(normalized);
+                var relationKind = AliasKind.Relation;
+                int relation = _names.RelationRule(normalized);
                 if (relation < 0 && chainStart == i)
                 {
-                    relation = AliasRule(name[..length]);
+                    relation = RelationAliasRule(normalized, out relationKind);
                 }
 
-                if (clause is Clause.From or Clause.Target)
+                // q.column where q is the result of a function over masked values: every column of it holds them.
+                if (column < 0 && chainStart < i && QualifierRule(i - 2, qualifier) is var computed and >= 0)
+                {
+                    column = computed;
+                }
+
+                if (relation >= 0)
+                {
+                    ddlRelation = First(ddlRelation, relation);
+                }
+
+                if (aliasList[depth] || IsDefinition(i, clause))
+                {
+                    continue; // names given to columns, items and CTEs, not uses
+                }
+
+                if ((clause is Clause.From && !inCall[depth]) || clause is Clause.Target)
                 {
                     // A relation in FROM/JOIN is read (a source of a write); the target of INSERT/UPDATE/DELETE is not.
                     if (relation >= 0 && clause == Clause.From && !afterTargetKeyword)
@@ -373,27 +851,37 @@ public static class StatementMaskAnalyzer
                 }
 
                 afterTargetKeyword = false;
+                if (clause is Clause.From)
+                {
+                    clause = Clause.Other; // an argument of a function called in FROM: a value read in an expression
+                }
+
                 if (column >= 0)
                 {
-                    Use(column, chainStart, i, from, to, clause, ownSelect[depth], depth, wholeRow: false, ref result, ref referenced, ref source,
-                        ref topBare);
+                    Use(column, chainStart, i, from, to, clause, ownSelect[depth], depth, compared[depth], wholeRow: false, ref result, ref referenced,
+                        ref source, ref predicate, ref topBare);
                 }
 
                 if (relation >= 0)
                 {
-                    Use(relation, chainStart, i, from, to, clause, ownSelect[depth], depth, wholeRow: true, ref result, ref referenced, ref source,
-                        ref topBare);
+                    Use(relation, chainStart, i, from, to, clause, ownSelect[depth], depth, compared[depth], wholeRow: true, ref result,
+                        ref referenced, ref source, ref predicate, ref topBare);
                 }
             }
 
-            if (_aliasOverflow && referenced < 0 && source >= 0)
+            if (_aliasOverflow && source >= 0)
             {
-                referenced = source;
+                // Too many aliases to follow: assume every computed column, expression and predicate uses masked values.
+                referenced = First(referenced, source);
+                result.InExpression = First(result.InExpression, source);
+                result.InPredicate = First(result.InPredicate, source);
+                predicate = First(predicate, source);
             }
 
-            if (setOperation)
+            // Columns of set operations and merged columns of FULL joins are computed, also from bare columns or *.
+            if ((setOperation || fullJoin) && source >= 0)
             {
-                referenced = First(referenced, topBare); // UNION columns are computed, even from bare ones
+                referenced = First(referenced, source);
             }
 
             if (referenced >= 0)
@@ -401,21 +889,39 @@ public static class StatementMaskAnalyzer
                 result.Referenced = First(result.Referenced, referenced);
                 if (setOperation)
                 {
-                    result.InExpression = First(result.InExpression, referenced);
+                    result.InExpression = First(result.InExpression, referenced); // UNION columns are computed
+                    if (comparingSetOperation)
+                    {
+                        result.InPredicate = First(result.InPredicate, referenced); // INTERSECT/EXCEPT/UNION compare values
+                        predicate = First(predicate, referenced);
+                    }
                 }
             }
 
-            if (positional && First(referenced, topBare) >= 0)
+            // ORDER BY 1 of a masked column, also of one * expanded.
+            int ordered = First(referenced, topBare);
+            if (positional && (ordered >= 0 || (star && source >= 0)))
             {
-                result.InPredicate = First(result.InPredicate, First(referenced, topBare)); // ORDER BY 1 of a masked column
+                result.InPredicate = First(result.InPredicate, ordered >= 0 ? ordered : source);
+                predicate = First(predicate, ordered >= 0 ? ordered : source);
             }
 
+            int reads = referenced >= 0 ? referenced : source >= 0 ? source : predicate;
             if (writes && source >= 0)
             {
                 result.Stored = First(result.Stored, source);
             }
 
-            int reads = referenced >= 0 ? referenced : source >= 0 ? source : result.InPredicate;
+            if (ddl && ddlRelation >= 0)
+            {
+                result.Stored = First(result.Stored, ddlRelation);
+            }
+
+            if (sink && reads >= 0)
+            {
+                result.Stored = First(result.Stored, reads); // set_config, pg_notify, large objects of masked values
+            }
+
             if (reads >= 0)
             {
                 result.Reads = First(result.Reads, reads);
@@ -429,17 +935,26 @@ public static class StatementMaskAnalyzer
 
         /// <summary>A masked column or whole row used at tokens [chainStart, end] in a clause.</summary>
         /// <remarks>
+        /// <paramref name="compared"/>: the use is inside a parenthesis opened in a predicate.
         /// A bare column at the outermost select list goes to the client as it is, masked by its origin, and feeds no
-        /// other column (a select list cannot use its siblings); anywhere deeper (a subquery, a CTE) it may feed an
-        /// expression outside, so the statement's computed columns are masked.
+        /// other column (a select list cannot use its siblings); anywhere deeper (a subquery, a CTE, a function called in
+        /// FROM) it may feed an expression outside, so the statement's computed columns are masked.
         /// </remarks>
-        private readonly void Use(int rule, int chainStart, int end, int from, int to, Clause clause, bool selectList, int depth, bool wholeRow,
-            ref MaskAnalysis result, ref int referenced, ref int source, ref int topBare)
+        private readonly void Use(int rule, int chainStart, int end, int from, int to, Clause clause, bool selectList, int depth, bool compared,
+            bool wholeRow, ref MaskAnalysis result, ref int referenced, ref int source, ref int predicate, ref int topBare)
         {
+            if (compared)
+            {
+                // A subquery inside WHERE, ON, ORDER BY, LIMIT...: what it reads is compared there (x IN (SELECT ssn ...)).
+                result.InPredicate = First(result.InPredicate, rule);
+                predicate = First(predicate, rule);
+            }
+
             switch (clause)
             {
                 case Clause.Predicate:
                     result.InPredicate = First(result.InPredicate, rule);
+                    predicate = First(predicate, rule);
                     if (wholeRow)
                     {
                         referenced = First(referenced, rule);
@@ -488,7 +1003,8 @@ public static class StatementMaskAnalyzer
             SqlToken before = _tokens[chainStart - 1];
             bool starts = before.Kind == SqlTokenKind.Comma
                           || (before.Kind == SqlTokenKind.Identifier && (Keyword(chainStart - 1) is Kw.Select or Kw.All or Kw.Returning
-                                                                         || IsWord(chainStart - 1, "distinct"u8)));
+                                                                         || IsWord(chainStart - 1, "distinct"u8)))
+                          || (before.Kind == SqlTokenKind.CloseParen && _match[chainStart - 1] > 0 && Keyword(_match[chainStart - 1] - 1) == Kw.On);
             if (!starts)
             {
                 return false;
@@ -539,10 +1055,16 @@ public static class StatementMaskAnalyzer
                 case Kw.Insert:
                 case Kw.Delete:
                 case Kw.Merge:
+                case Kw.Create: // also after EXPLAIN ANALYZE, which runs it
                     writes = true;
                     return true;
                 case Kw.Table:
-                    clause = first is Kw.Create or Kw.Alter or Kw.Drop or Kw.Truncate ? Clause.Target : Clause.From;
+                    // CREATE/ALTER/DROP/TRUNCATE [TEMP...] TABLE t names a target; TABLE t as a query (also AS TABLE t) reads t.
+                    clause = i > 0 && (Keyword(i - 1) is Kw.Create or Kw.Alter or Kw.Drop or Kw.Truncate or Kw.Temp or Kw.Temporary or Kw.Unlogged
+                                           or Kw.Global or Kw.Local or Kw.Lock
+                                       || IsWord(i - 1, "foreign"u8))
+                        ? Clause.Target
+                        : Clause.From;
                     return true;
                 case Kw.Where:
                 case Kw.On:
@@ -557,9 +1079,11 @@ public static class StatementMaskAnalyzer
                     clause = Clause.Set;
                     return true;
                 case Kw.Values:
+                    clause = Clause.Other;
+                    return true;
                 case Kw.Limit:
                 case Kw.Offset:
-                    clause = Clause.Other;
+                    clause = Clause.Predicate; // the number of rows returned can depend on a value
                     return true;
                 case Kw.Union:
                 case Kw.Except:
@@ -579,11 +1103,253 @@ public static class StatementMaskAnalyzer
             }
         }
 
+        /// <summary>
+        /// A parenthesis that opens the arguments of a function called in FROM (<c>FROM f(x)</c>, <c>, LATERAL f(x)</c>,
+        /// <c>JOIN schema.f(x)</c>): the names in it are values read, not relations.
+        /// </summary>
+        private readonly bool IsCallInFrom(int open, int from, Clause clause)
+        {
+            if (clause != Clause.From || open - 1 < from || !IsName(open - 1) || Keyword(open - 1) != Kw.None)
+            {
+                return false;
+            }
+
+            int start = ChainStart(open - 1, from);
+            if (start - 1 < from)
+            {
+                return true;
+            }
+
+            SqlToken before = _tokens[start - 1];
+            return before.Kind is SqlTokenKind.Comma or SqlTokenKind.OpenParen || Keyword(start - 1) is Kw.From or Kw.Join or Kw.Lateral
+                   || IsWord(start - 1, "rows"u8);
+        }
+
+        /// <summary>
+        /// A name being given, not used: after AS, a select-list item's alias without AS, a CTE's name
+        /// (<c>name [(columns)] AS [NOT] [MATERIALIZED] (</c>).
+        /// </summary>
+        private readonly bool IsDefinition(int i, Clause clause)
+        {
+            if (i > 0 && Keyword(i - 1) == Kw.As)
+            {
+                return true;
+            }
+
+            if (clause == Clause.Select && i > 0 && IsItemAlias(i))
+            {
+                return true;
+            }
+
+            int k = i + 1;
+            if (k < _tokens.Length && _tokens[k].Kind == SqlTokenKind.OpenParen && _match[k] < _tokens.Length)
+            {
+                k = _match[k] + 1;
+            }
+
+            if (k >= _tokens.Length || Keyword(k) != Kw.As)
+            {
+                return false;
+            }
+
+            for (k++; k < _tokens.Length && (IsWord(k, "materialized"u8) || Keyword(k) == Kw.Not); k++)
+            {
+            }
+
+            return k < _tokens.Length && _tokens[k].Kind == SqlTokenKind.OpenParen;
+        }
+
+        /// <summary><c>alias(</c> after a relation or <c>AS</c>: a column alias list.</summary>
+        private readonly bool IsAliasListParen(int open, int from)
+        {
+            if (open - 2 < from || !IsName(open - 1) || Keyword(open - 1) != Kw.None)
+            {
+                return false;
+            }
+
+            SqlToken before = _tokens[open - 2];
+            return Keyword(open - 2) == Kw.As || before.Kind is SqlTokenKind.CloseParen or SqlTokenKind.QuotedIdentifier
+                   || (before.Kind == SqlTokenKind.Identifier && Keyword(open - 2) == Kw.None);
+        }
+
+        /// <summary>An unqualified <c>*</c> standing as a select-list item (not <c>count(*)</c> nor a product).</summary>
+        private readonly bool IsSelectStar(int i, int from, int to)
+        {
+            if (i - 1 < from)
+            {
+                return false;
+            }
+
+            bool starts = _tokens[i - 1].Kind == SqlTokenKind.Comma || Keyword(i - 1) is Kw.Select or Kw.All or Kw.Returning || IsWord(i - 1, "distinct"u8);
+            return starts && (i + 1 >= to || _tokens[i + 1].Kind is SqlTokenKind.Comma or SqlTokenKind.CloseParen || Keyword(i + 1) is Kw.From or Kw.Into);
+        }
+
+        /// <summary>The rule of a qualifier that is the result of a function over masked values (<see cref="AliasKind.Computed"/>).</summary>
+        private readonly int QualifierRule(int qualifier, Span<byte> name)
+        {
+            if (qualifier < 0 || !IsName(qualifier))
+            {
+                return -1;
+            }
+
+            int rule = RelationAliasRule(name[..Normalize(qualifier, name)], out var kind);
+            return kind == AliasKind.Computed ? rule : -1;
+        }
+
+        /// <summary>CREATE [OR REPLACE] FUNCTION|PROCEDURE.</summary>
+        private readonly bool CreatesRoutine(int from, int to)
+        {
+            for (int i = from + 1; i < Math.Min(to, from + 4); i++)
+            {
+                if (Keyword(i) is Kw.Function or Kw.Procedure)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        /// <summary>DECLARE name [BINARY] [INSENSITIVE] [[NO] SCROLL] CURSOR.</summary>
+        private readonly bool IsBinaryCursor(int from, int to)
+        {
+            for (int i = from + 2; i < to && !IsWord(i, "cursor"u8); i++)
+            {
+                if (Keyword(i) == Kw.Binary)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        private readonly bool HasWord(int from, int to, ReadOnlySpan<byte> word)
+        {
+            for (int i = from; i < to; i++)
+            {
+                if (IsWord(i, word))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        // ---- code bodies -------------------------------------------------------------------------------------
+
+        /// <summary>
+        /// DO and CREATE FUNCTION/PROCEDURE: the body (the strings of DO, the strings after AS) is read as SQL. A masked
+        /// name in it is a read of masked values into code (<see cref="MaskAnalysis.Stored"/>); dynamic SQL (EXECUTE),
+        /// functions that run SQL from text, and languages other than SQL and PL/pgSQL cannot be read
+        /// (<see cref="MaskAnalysis.Opaque"/>). Strings inside the body are data (messages, literals), or SQL that only
+        /// EXECUTE or such functions can run.
+        /// </summary>
+        private readonly void CodeBodies(int from, int to, bool isDo, ref MaskAnalysis result)
+        {
+            Span<byte> name = stackalloc byte[SqlNames.PartBuffer];
+            for (int i = from; i < to; i++)
+            {
+                if (Keyword(i) == Kw.Language && i + 1 < to)
+                {
+                    var language = IsStringToken(_tokens[i + 1].Kind) ? Inside(_text, _tokens[i + 1]) : name[..Normalize(i + 1, name)];
+                    if (!language.SequenceEqual("sql"u8) && !language.SequenceEqual("plpgsql"u8))
+                    {
+                        result.Opaque = true;
+                    }
+
+                    i++;
+                    continue;
+                }
+
+                // DO 'body'; CREATE FUNCTION ... AS 'body' (a second string after it is a C function's symbol: LANGUAGE c).
+                if (IsStringToken(_tokens[i].Kind) && (isDo || (i > from && Keyword(i - 1) == Kw.As)))
+                {
+                    Body(Inside(_text, _tokens[i]), ref result);
+                }
+            }
+        }
+
+        private readonly void Body(ReadOnlySpan<byte> body, ref MaskAnalysis result)
+        {
+            Span<byte> name = stackalloc byte[SqlNames.PartBuffer];
+            var lexer = new SqlLexer<PostgresDialect>(body, _settings);
+            SqlToken previous = default;
+            while (lexer.Next(out SqlToken token))
+            {
+                switch (token.Kind)
+                {
+                    case SqlTokenKind.Error:
+                    case SqlTokenKind.UnicodeQuotedIdentifier:
+                        result.Opaque = true;
+                        return;
+                    case SqlTokenKind.Identifier:
+                    case SqlTokenKind.QuotedIdentifier:
+                    {
+                        var normalized = name[..SqlNames.Normalize(body, token, name)];
+                        if (token.Kind == SqlTokenKind.Identifier && SqlKeywords.Lookup(body.Slice(token.Start, token.Length)) == Kw.Execute)
+                        {
+                            result.Opaque = true; // dynamic SQL
+                        }
+
+                        int rule = _names.ColumnRule(normalized);
+                        rule = rule >= 0 ? rule : _names.RelationRule(normalized);
+                        rule = rule >= 0 ? rule : AliasRule(normalized, out _);
+                        if (rule >= 0)
+                        {
+                            result.Stored = First(result.Stored, rule);
+                        }
+
+                        break;
+                    }
+
+                    case SqlTokenKind.OpenParen when previous.Kind is SqlTokenKind.Identifier or SqlTokenKind.QuotedIdentifier:
+                    {
+                        var called = name[..SqlNames.Normalize(body, previous, name)];
+                        result.Opaque |= IsOpaqueFunction(called) || IsSink(called);
+                        break;
+                    }
+                }
+
+                previous = token;
+            }
+
+            if (lexer.Error != SqlLexError.None)
+            {
+                result.Opaque = true;
+            }
+        }
+
+        private static bool IsStringToken(SqlTokenKind kind) =>
+            kind is SqlTokenKind.String or SqlTokenKind.EscapeString or SqlTokenKind.DollarString or SqlTokenKind.UnicodeString;
+
+        /// <summary>A string token's contents: between its quotes, or between its dollar tags.</summary>
+        private static ReadOnlySpan<byte> Inside(ReadOnlySpan<byte> text, SqlToken token)
+        {
+            var raw = text.Slice(token.Start, token.Length);
+            if (token.Kind == SqlTokenKind.DollarString)
+            {
+                int tag = raw[1..].IndexOf((byte)'$') + 2;
+                return raw.Length >= 2 * tag ? raw[tag..^tag] : [];
+            }
+
+            int open = raw.IndexOf((byte)'\'');
+            return open >= 0 && raw.Length - open >= 2 ? raw[(open + 1)..^1] : [];
+        }
+
+        // ---- COPY --------------------------------------------------------------------------------------------
+
         /// <summary>COPY relation [(columns)] TO STDOUT, or COPY (query) TO ...: decided as a whole.</summary>
         private void Copy(int from, int to, ref MaskAnalysis result)
         {
             Span<byte> name = stackalloc byte[SqlNames.PartBuffer];
             int i = from + 1;
+            if (!CopiesOut(from, to) && !LoadsFromClient(from, to))
+            {
+                result.Opaque = true; // COPY ... FROM a server file or program: it could read the files masked tables are stored in
+            }
+
             if (i < to && _tokens[i].Kind == SqlTokenKind.OpenParen)
             {
                 // A query: its columns have no origin the COPY reports; any masked name in it makes it unmaskable.
@@ -592,10 +1358,7 @@ public static class StatementMaskAnalyzer
                 {
                     if (IsName(j))
                     {
-                        int length = Normalize(j, name);
-                        int found = _names.ColumnRule(name[..length]);
-                        found = found >= 0 ? found : _names.RelationRule(name[..length]);
-                        rule = First(rule, found >= 0 ? found : AliasRule(name[..length]));
+                        rule = First(rule, NameRule(j, name));
                     }
                 }
 
@@ -704,14 +1467,21 @@ public static class StatementMaskAnalyzer
             return false;
         }
 
-        // ---- helpers -----------------------------------------------------------------------------------------
-
-        private readonly int RelationOrAlias(int token, Span<byte> name)
+        /// <summary>COPY ... FROM STDIN: loaded from the client, who already has the values.</summary>
+        private readonly bool LoadsFromClient(int from, int to)
         {
-            int length = Normalize(token, name);
-            int rule = _names.RelationRule(name[..length]);
-            return rule >= 0 ? rule : AliasRule(name[..length]);
+            for (int j = from + 1; j + 1 < to; j++)
+            {
+                if (Keyword(j) == Kw.From && Keyword(j + 1) == Kw.Stdin)
+                {
+                    return true;
+                }
+            }
+
+            return false;
         }
+
+        // ---- helpers -----------------------------------------------------------------------------------------
 
         private readonly int ChainStart(int last, int from)
         {
@@ -724,9 +1494,79 @@ public static class StatementMaskAnalyzer
             return start;
         }
 
-        private readonly bool IsName(int i) => _tokens[i].Kind is SqlTokenKind.Identifier or SqlTokenKind.QuotedIdentifier;
+        private readonly bool IsName(int i) =>
+            _tokens[i].Kind is SqlTokenKind.Identifier or SqlTokenKind.QuotedIdentifier or SqlTokenKind.UnicodeQuotedIdentifier;
 
-        private readonly int Normalize(int i, Span<byte> destination) => SqlNames.Normalize(_text, _tokens[i], destination);
+        /// <summary>Token <paramref name="i"/> opens a query: SELECT, VALUES, WITH, TABLE, or a nested parenthesis.</summary>
+        private readonly bool IsQueryStart(int i) =>
+            i < _tokens.Length && (_tokens[i].Kind == SqlTokenKind.OpenParen || Keyword(i) is Kw.Select or Kw.Values or Kw.With or Kw.Table);
+
+        private readonly int Normalize(int i, Span<byte> destination) =>
+            _tokens[i].Kind == SqlTokenKind.UnicodeQuotedIdentifier
+                ? UnicodeIdentifier(i, destination)
+                : SqlNames.Normalize(_text, _tokens[i], destination);
+
+        /// <summary>
+        /// A <c>U&amp;"..."</c> identifier as the server reads it (4.1.1): <c>\XXXX</c> and <c>\+XXXXXX</c> escapes (or those of
+        /// the escape character a following <c>UESCAPE 'c'</c> names), <c>""</c> as <c>"</c>, case kept, clipped to 63 bytes.
+        /// </summary>
+        private readonly int UnicodeIdentifier(int i, Span<byte> destination)
+        {
+            SqlToken token = _tokens[i];
+            var body = _text.Slice(token.Start + 3, Math.Max(token.Length - 4, 0));
+            byte escape = (byte)'\\';
+            if (i + 2 < _tokens.Length && IsWord(i + 1, "uescape"u8) && _tokens[i + 2].Kind == SqlTokenKind.String && _tokens[i + 2].Length == 3)
+            {
+                escape = _text[_tokens[i + 2].Start + 1];
+            }
+
+            int written = 0;
+            Span<byte> utf8 = stackalloc byte[4];
+            for (int at = 0; at < body.Length && written < SqlNames.PartBuffer;)
+            {
+                byte b = body[at];
+                if (b == escape && at + 1 < body.Length)
+                {
+                    if (body[at + 1] == escape)
+                    {
+                        destination[written++] = escape;
+                        at += 2;
+                        continue;
+                    }
+
+                    int digits = body[at + 1] == (byte)'+' ? 6 : 4;
+                    int start = at + (digits == 6 ? 2 : 1);
+                    if (start + digits <= body.Length
+                        && int.TryParse(body.Slice(start, digits), System.Globalization.NumberStyles.HexNumber, null, out int code)
+                        && new System.Text.Rune(Math.Clamp(code, 0, 0x10FFFF) is var c && System.Text.Rune.IsValid(c) ? c : 0xFFFD) is var rune)
+                    {
+                        int length = rune.EncodeToUtf8(utf8);
+                        for (int k = 0; k < length && written < SqlNames.PartBuffer; k++)
+                        {
+                            destination[written++] = utf8[k];
+                        }
+                    }
+
+                    at = start + digits;
+                    continue;
+                }
+
+                destination[written++] = b;
+                at += b == (byte)'"' ? 2 : 1;
+            }
+
+            // truncate_identifier: at most 63 bytes, never ending inside a UTF-8 sequence.
+            if (written > SqlNames.MaxIdentifierBytes)
+            {
+                written = SqlNames.MaxIdentifierBytes;
+                while (written > 0 && (destination[written] & 0xC0) == 0x80)
+                {
+                    written--;
+                }
+            }
+
+            return written;
+        }
 
         private readonly Kw Keyword(int i) =>
             _tokens[i].Kind == SqlTokenKind.Identifier ? SqlKeywords.Lookup(_text.Slice(_tokens[i].Start, _tokens[i].Length)) : Kw.None;
@@ -740,7 +1580,13 @@ public static class StatementMaskAnalyzer
 
         /// <summary>Words that follow a relation in FROM without being its alias.</summary>
         private readonly bool IsReservedAfterRelation(int i) =>
-            Keyword(i) != Kw.None || IsAnyWord(i, s_joinWords);
+            Keyword(i) != Kw.None || IsAnyWord(i, s_joinWords) || IsAnyWord(i, s_operatorWords);
+
+        /// <summary>Words that start a new select-list item or clause: where an item's tokens end, looking back.</summary>
+        private readonly bool IsItemBoundary(int i) =>
+            Keyword(i) is Kw.Select or Kw.From or Kw.Where or Kw.Group or Kw.Having or Kw.Order or Kw.Limit or Kw.Offset or Kw.Window or Kw.Union
+                or Kw.Intersect or Kw.Except or Kw.On or Kw.Using or Kw.Join or Kw.Into or Kw.Values or Kw.Set or Kw.With or Kw.Returning or Kw.All
+            || IsWord(i, "distinct"u8) || IsWord(i, "by"u8);
 
         private readonly bool IsAnyWord(int i, string[] words)
         {
@@ -764,7 +1610,7 @@ public static class StatementMaskAnalyzer
         private static readonly string[] s_operatorWords =
         [
             "and", "is", "in", "like", "ilike", "similar", "between", "collate", "at", "isnull", "notnull", "overlaps", "escape",
-            "over", "filter", "within", "then", "else", "end", "when", "by", "desc", "asc", "nulls",
+            "over", "filter", "within", "then", "else", "end", "when", "by", "desc", "asc", "nulls", "case",
         ];
 
         private static readonly string[] s_joinWords =
@@ -775,6 +1621,22 @@ public static class StatementMaskAnalyzer
         private static bool IsStatisticsView(ReadOnlySpan<byte> name) =>
             name.SequenceEqual("pg_stats"u8) || name.SequenceEqual("pg_statistic"u8) || name.SequenceEqual("pg_stats_ext"u8)
             || name.SequenceEqual("pg_stats_ext_exprs"u8) || name.SequenceEqual("pg_statistic_ext_data"u8);
+
+        /// <summary>
+        /// Functions that read what no statement text shows: SQL given as text, relations given by name or OID,
+        /// server files, raw pages, decoded WAL.
+        /// </summary>
+        private static bool IsOpaqueFunction(ReadOnlySpan<byte> name) =>
+            name.StartsWith("query_to_xml"u8) || name.StartsWith("table_to_xml"u8) || name.StartsWith("schema_to_xml"u8)
+            || name.StartsWith("database_to_xml"u8) || name.StartsWith("dblink"u8) || name.SequenceEqual("ts_stat"u8) || name.SequenceEqual("ts_rewrite"u8)
+            || name.SequenceEqual("pg_read_file"u8) || name.SequenceEqual("pg_read_binary_file"u8) || name.SequenceEqual("lo_import"u8)
+            || name.SequenceEqual("get_raw_page"u8) || name.StartsWith("bt_page_items"u8) || name.StartsWith("pg_logical_slot_"u8);
+
+        /// <summary>Functions that put a value where a later statement (or the protocol) shows it unmasked.</summary>
+        private static bool IsSink(ReadOnlySpan<byte> name) =>
+            name.SequenceEqual("set_config"u8) || name.SequenceEqual("pg_notify"u8) || name.SequenceEqual("lo_from_bytea"u8)
+            || name.SequenceEqual("lo_put"u8) || name.SequenceEqual("lowrite"u8) || name.SequenceEqual("pg_logical_emit_message"u8)
+            || name.SequenceEqual("pg_file_write"u8);
 
         private static int First(int current, int rule) => current >= 0 ? current : rule;
     }

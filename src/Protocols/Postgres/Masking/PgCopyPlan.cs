@@ -9,14 +9,21 @@ namespace Gatehouse.Protocols.Postgres.Masking;
 /// </summary>
 internal sealed class PgCopyPlan
 {
-    private PgCopyPlan(bool binary, MaskingRule?[] columns)
+    private PgCopyPlan(bool binary, MaskingRule?[] columns, MaskingRule? everyColumn = null)
     {
         Binary = binary;
         Columns = columns;
+        EveryColumn = everyColumn;
         TextColumns = new bool[columns.Length];
         Array.Fill(TextColumns, true);
-        NeedsColumns = Array.Exists(columns, c => c is not null);
+        NeedsColumns = everyColumn is not null || Array.Exists(columns, c => c is not null);
     }
+
+    /// <summary>
+    /// Set when the copied relation cannot be told apart (an unqualified name that schemas with different columns
+    /// hold): every field of every row is masked by this rule, whatever the number of fields.
+    /// </summary>
+    public MaskingRule? EveryColumn { get; }
 
     /// <summary>Binary COPY: never of masked columns (refused before it ran); rows pass.</summary>
     public bool Binary { get; }
@@ -32,7 +39,8 @@ internal sealed class PgCopyPlan
 
     /// <summary>
     /// The plan for a COPY of <paramref name="target"/> (null: a COPY with nothing masked by column, scanned only).
-    /// A relation name that several schemas hold, with different columns, masks every column.
+    /// A relation name that several schemas hold, with different columns, masks every column (which of them the
+    /// server copies depends on its search_path).
     /// </summary>
     public static PgCopyPlan Create(MaskCopyTarget? target, bool binary, SessionMasking rules, PgMaskIndex? index)
     {
@@ -59,8 +67,7 @@ internal sealed class PgCopyPlan
             names = ColumnNames(candidates[0]);
             if (candidates.Skip(1).Any(c => !ColumnNames(c).SequenceEqual(names)))
             {
-                var strict = rules.ColumnRules[0];
-                return new PgCopyPlan(binary, [.. names.Select(_ => strict)]);
+                return new PgCopyPlan(binary, [], everyColumn: rules.ColumnRules[0]);
             }
         }
 

@@ -40,7 +40,10 @@ internal sealed class PgMaskIndex
     public static PgMaskIndex For(PgCatalogSnapshot catalog, SessionMasking masking) =>
         s_indexes.GetOrCreateValue(catalog).GetOrAdd(masking.Id, static (_, state) => Build(state.catalog, state.masking), (catalog, masking));
 
-    /// <summary>The rule masking a result column by its origin; null when it is not masked.</summary>
+    /// <summary>
+    /// The rule masking a result column by its origin; null when it is not masked. Attribute number 0 (a whole-row
+    /// value of the relation) gives the rule of the relation's masked columns.
+    /// </summary>
     public MaskingRule? Column(uint tableOid, short attnum) =>
         _columns.Count > 0 && _columns.TryGetValue(Key(tableOid, attnum), out var rule) ? rule : null;
 
@@ -89,6 +92,7 @@ internal sealed class PgMaskIndex
             if (wholeTables.TryGetValue(relation.Oid, out var tableRule))
             {
                 relationNames.Add((table, tableRule.Index));
+                columns[Key(relation.Oid, 0)] = tableRule;
             }
         }
 
@@ -135,10 +139,43 @@ internal sealed class PgMaskIndex
 
             if (any || taint is not null)
             {
-                relationNames.Add((Encoding.UTF8.GetBytes(relation.Name), (taint ?? columns.First(c => (c.Key >> 16) == relation.Oid).Value).Index));
+                var viewRule = taint ?? columns.First(c => (c.Key >> 16) == relation.Oid).Value;
+                relationNames.Add((Encoding.UTF8.GetBytes(relation.Name), viewRule.Index));
+                columns[Key(relation.Oid, 0)] = viewRule;
             }
         }
 
-        return new PgMaskIndex(catalog, masking, columns, new MaskedNames(columnNames, relationNames));
+        return new PgMaskIndex(catalog, masking, columns, new MaskedNames(Strictest(columnNames, masking), Strictest(relationNames, masking)));
     }
+
+    /// <summary>
+    /// One entry per name: when columns (or relations) of the same name are masked by different rules, a statement that
+    /// names it is held to the strictest of them (most denied modes; the first in policy order among equals), since the
+    /// analysis cannot tell which one it means.
+    /// </summary>
+    private static List<(byte[] Name, int Rule)> Strictest(List<(byte[] Name, int Rule)> entries, SessionMasking masking)
+    {
+        var chosen = new Dictionary<string, (byte[] Name, int Rule)>(StringComparer.Ordinal);
+        foreach (var (name, rule) in entries)
+        {
+            string key = Convert.ToHexString(name);
+            if (!chosen.TryGetValue(key, out var existing) || Stricter(masking.RuleOfTag(rule), masking.RuleOfTag(existing.Rule)))
+            {
+                chosen[key] = (name, rule);
+            }
+        }
+
+        return [.. chosen.Values];
+    }
+
+    private static bool Stricter(MaskingRule candidate, MaskingRule current)
+    {
+        int a = Strictness(candidate);
+        int b = Strictness(current);
+        return a > b || (a == b && candidate.Index < current.Index);
+    }
+
+    private static int Strictness(MaskingRule rule) =>
+        (rule.Expressions == MaskExpressionMode.Deny ? 8 : 0) + (rule.DenyPredicates ? 4 : 0) + (rule.Binary == MaskBinaryMode.Deny ? 2 : 0)
+        + (rule.Copy == MaskCopyMode.Deny ? 1 : 0);
 }

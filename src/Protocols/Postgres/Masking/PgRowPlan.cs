@@ -90,6 +90,7 @@ internal sealed class PgRowPlan
             MaskingRule? rule = null;
             if (tableOid != 0 && index is not null)
             {
+                // Attribute number 0 is a whole-row value: the relation's masked columns are in it.
                 rule = index.Column((uint)tableOid, attnum);
                 if (rule is null && !index.Knows((uint)tableOid))
                 {
@@ -99,6 +100,10 @@ internal sealed class PgRowPlan
                     }
 
                     rule = computed;
+                }
+                else if (rule is null && attnum <= 0)
+                {
+                    rule = computed; // a whole row, or a system column: computed
                 }
             }
             else if (tableOid == 0 || rules.ColumnRules.Count > 0)
@@ -132,7 +137,8 @@ internal sealed class PgRowPlan
                 : typeOid == PgCatalogSnapshot.JsonbTypeOid ? PgValueType.JsonbBinary : PgValueType.Other;
         }
 
-        if (IsBuiltinText(typeOid) || catalog?.IsTextType(typeOid) == true)
+        // "char" is one byte in binary format: a mask does not fit it, so it is treated like a number (NULL).
+        if (typeOid != CharTypeOid && (IsBuiltinText(typeOid) || catalog?.IsTextType(typeOid) == true))
         {
             return PgValueType.Text;
         }
@@ -140,6 +146,9 @@ internal sealed class PgRowPlan
         return format == 0 ? PgValueType.Characters : PgValueType.Other;
     }
 
-    /// <summary>text, varchar, bpchar, name, "char", unknown: the same characters in both formats.</summary>
-    private static bool IsBuiltinText(uint typeOid) => typeOid is 25 or 1043 or 1042 or 19 or 18 or PgCatalogSnapshot.UnknownTypeOid;
+    /// <summary>The single-byte type <c>"char"</c>.</summary>
+    private const uint CharTypeOid = 18;
+
+    /// <summary>text, varchar, bpchar, name, unknown: the same characters in both formats.</summary>
+    private static bool IsBuiltinText(uint typeOid) => typeOid is 25 or 1043 or 1042 or 19 or PgCatalogSnapshot.UnknownTypeOid;
 }

@@ -384,10 +384,14 @@ internal sealed class PgSessionMasking
 
     /// <summary>
     /// ErrorResponse and NoticeResponse: the texts (message, detail, hint, context, internal query) are scanned by
-    /// the detectors; for data and constraint errors (SQLSTATE classes 22 and 23), which echo values, quoted and
-    /// parenthesised values are redacted when the session masks columns. Handled when rewritten.
+    /// the detectors. When the session masks columns, messages that can echo values are rewritten: data and constraint
+    /// errors (SQLSTATE classes 22 and 23), and any message raised while running a statement that reads masked columns
+    /// (<paramref name="readsMasked"/>) unless it points into the statement's text (a position field: raised while
+    /// parsing, before any value was read). Their message keeps its wording with quoted and parenthesised values and
+    /// whatever follows <c>": "</c> redacted; detail, hint, context and internal query, which can quote input lines
+    /// (XML, JSON), are redacted whole. Handled when rewritten.
     /// </summary>
-    public FrameAction OnErrorOrNotice(in ReadOnlySequence<byte> frame, PipeWriter output)
+    public FrameAction OnErrorOrNotice(in ReadOnlySequence<byte> frame, PipeWriter output, bool readsMasked)
     {
         var rules = _rules;
         if (rules is null)
@@ -396,7 +400,7 @@ internal sealed class PgSessionMasking
         }
 
         ReadOnlySpan<byte> message = Contiguous(frame);
-        bool echoes = rules.ColumnRules.Count > 0 && EchoesValues(message);
+        bool echoes = rules.ColumnRules.Count > 0 && (EchoesValues(message) || (readsMasked && !HasField(message, (byte)'P')));
         bool rewrite = echoes;
         for (int at = 5; !rewrite && at < message.Length && message[at] != 0;)
         {
@@ -424,9 +428,17 @@ internal sealed class PgSessionMasking
             int end = message[(at + 1)..].IndexOf((byte)0) + at + 1;
             var text = message[(at + 1)..end];
             scratch.WriteByte(code);
-            if (IsTextField(code))
+            if (echoes && code == (byte)'M')
             {
-                WriteMaskedText(text, echoes && code is (byte)'M' or (byte)'D', rules, scratch);
+                WriteEchoedMessage(text, rules, scratch);
+            }
+            else if (echoes && IsTextField(code))
+            {
+                scratch.Write(MaskText.Redaction);
+            }
+            else if (IsTextField(code))
+            {
+                WriteMaskedText(text, false, rules, scratch);
             }
             else
             {
@@ -521,6 +533,39 @@ internal sealed class PgSessionMasking
         PgValueMasker.WriteScannedText(text, _matches.AsSpan(0, found), rules, output);
     }
 
+    /// <summary>
+    /// A message that may echo a value: quoted and parenthesised parts redacted, and what follows the first <c>": "</c>
+    /// (<c>invalid input syntax for type integer: ****</c>, <c>cross-database references are not implemented: ****</c>).
+    /// </summary>
+    private void WriteEchoedMessage(ReadOnlySpan<byte> text, SessionMasking rules, PgScratch output)
+    {
+        int colon = text.IndexOf(": "u8);
+        if (colon < 0)
+        {
+            WriteMaskedText(text, echoes: true, rules, output);
+            return;
+        }
+
+        WriteMaskedText(text[..(colon + 2)], echoes: true, rules, output);
+        output.Write(MaskText.Redaction);
+    }
+
+    /// <summary>Whether an error or notice has a field of that code.</summary>
+    private static bool HasField(ReadOnlySpan<byte> message, byte field)
+    {
+        for (int at = 5; at < message.Length && message[at] != 0;)
+        {
+            if (message[at] == field)
+            {
+                return true;
+            }
+
+            at = message[(at + 1)..].IndexOf((byte)0) + at + 2;
+        }
+
+        return false;
+    }
+
     /// <summary>SQLSTATE class 22 (data exception) or 23 (integrity constraint violation): texts that quote values.</summary>
     private static bool EchoesValues(ReadOnlySpan<byte> message)
     {
@@ -602,9 +647,10 @@ internal sealed class PgSessionMasking
             {
                 int tab = line.IndexOf((byte)'\t');
                 var field = tab < 0 ? line : line[..tab];
-                if (column < copy.Columns.Length && copy.Columns[column] is { } rule && !field.SequenceEqual("\\N"u8))
+                var rule = copy.EveryColumn ?? (column < copy.Columns.Length ? copy.Columns[column] : null);
+                if (rule is not null && !field.SequenceEqual("\\N"u8))
                 {
-                    if (rule.Style.Kind == MaskStyleKind.Null || copy.TextColumns[column] == false)
+                    if (rule.Style.Kind == MaskStyleKind.Null || (copy.EveryColumn is null && !copy.TextColumns[column]))
                     {
                         scratch.Write("\\N"u8);
                     }
@@ -628,7 +674,7 @@ internal sealed class PgSessionMasking
                 line = line[(tab + 1)..];
             }
 
-            if (column != copy.Columns.Length)
+            if (copy.EveryColumn is null && column != copy.Columns.Length)
             {
                 fault = $"a COPY row has {column} columns where the gateway expected {copy.Columns.Length}";
                 return FrameAction.Stop;

@@ -158,7 +158,7 @@ internal sealed class PgPolicyGate
 
         lock (_lock)
         {
-            return Send(PgRequestKind.Query, verdict, _deniedQuery, toServer, MaskRuleOf(masks, verdict), masks.Copy);
+            return Send(PgRequestKind.Query, verdict, _deniedQuery, toServer, MaskRuleOf(masks, verdict), masks.Copy, ReadsMasked(masks));
         }
     }
 
@@ -167,6 +167,13 @@ internal sealed class PgPolicyGate
     {
         var policy = CurrentPolicy();
         var verdict = policy is null ? new PgVerdict(PolicyAction.Deny, NoBinding) : From(policy, policy.DecideFunctionCall());
+        if (verdict.Action != PolicyAction.Deny && _state.Masking?.Rules is { ColumnRules: [var rule, ..] })
+        {
+            // A function called by OID with arguments the gateway cannot read as SQL (query_to_xml's query, a
+            // relation's OID): its result cannot be masked by origin.
+            verdict = new PgVerdict(PolicyAction.Deny, OpaqueDenial(rule));
+        }
+
         if ((verdict.Action == PolicyAction.RequireApproval || _held is not null)
             && Hold(ref verdict, "(a FunctionCall message: a function called by OID)", default) is { } hold)
         {
@@ -244,9 +251,12 @@ internal sealed class PgPolicyGate
                 verdict = statement.Confirmed is { } confirmed ? Decide(policy, confirmed) : PgVerdict.Allowed;
                 latest = statement.Confirmed;
                 var masks = statement.Confirmed?.Masks ?? MaskAnalysis.None;
+                PgStatementText? lastParse = null;
+                bool syncSinceParse = false;
                 for (int i = 0; statement.PendingParses > 0 && i < _inFlight.Count; i++)
                 {
                     ref var request = ref _inFlight[i];
+                    syncSinceParse |= request.Kind == PgRequestKind.Sync;
                     if (request.Kind == PgRequestKind.Parse && request.Statement == statement)
                     {
                         var pending = Decide(policy, request.Text!);
@@ -257,17 +267,35 @@ internal sealed class PgPolicyGate
 
                         verdict = PgVerdict.Strictest(verdict, pending);
                         masks = Merge(masks, request.Text!.Masks);
+                        lastParse = request.Text;
+                        syncSinceParse = false;
                     }
                 }
 
-                if (_state.Masking?.Rules is { } rules && masks.Reads >= 0 && rules.RuleOfTag(masks.Reads).Binary == MaskBinaryMode.Deny
+                if (lastParse is not null && !syncSinceParse)
+                {
+                    // No Sync since the last Parse of the name: if that Parse fails, the server skips this Bind; if it
+                    // succeeds, this Bind binds its text. Its results are masked by that text alone.
+                    masks = lastParse.Masks;
+                }
+
+                int reads = masks.Reads >= 0 ? masks.Reads : _maskAll;
+                if (_state.Masking?.Rules is { } rules && reads >= 0 && rules.RuleOfTag(reads).Binary == MaskBinaryMode.Deny
                     && AsksBinaryResults(body))
                 {
-                    verdict = PgVerdict.Strictest(verdict, new PgVerdict(PolicyAction.Deny, rules.RuleOfTag(masks.Reads).BinaryDenial));
+                    verdict = PgVerdict.Strictest(verdict, new PgVerdict(PolicyAction.Deny, rules.RuleOfTag(reads).BinaryDenial));
+                }
+
+                if (portal.Length > 0 && masks.Reads >= 0 && _maskAll < 0)
+                {
+                    // A named portal can be read by name (FETCH, cursor_to_xml, code): like a DECLARE, it masks every
+                    // computed column from now on.
+                    _maskAll = masks.Referenced >= 0 ? masks.Referenced : masks.Reads;
                 }
 
                 var entry = Portal(portal.Span);
                 entry.MaskRule = MaskRuleOf(masks, verdict);
+                entry.MaskReads = ReadsMasked(masks);
                 entry.Copy = masks.Copy;
                 entry.Described = false;
             }
@@ -470,6 +498,7 @@ internal sealed class PgPolicyGate
 
                 request.Portal = entry.Name;
                 request.MaskRule = entry.MaskRule;
+                request.MaskReads = entry.MaskReads;
                 request.MaskCopy = entry.Copy;
             }
 
@@ -547,6 +576,9 @@ internal sealed class PgPolicyGate
 
         public int MaskRule { get; set; } = -1;
 
+        /// <summary>Its statement reads masked columns (errors and notices may echo their values).</summary>
+        public bool MaskReads { get; set; } = true;
+
         public MaskCopyTarget? Copy { get; set; }
 
         public bool Described { get; set; }
@@ -578,7 +610,7 @@ internal sealed class PgPolicyGate
     /// still never forwarded.
     /// </summary>
     private FrameAction Send(PgRequestKind kind, PgVerdict verdict, byte[] substitute, PipeWriter toServer, int maskRule = -1,
-        MaskCopyTarget? maskCopy = null)
+        MaskCopyTarget? maskCopy = null, bool maskReads = false)
     {
         // The held frame is being decided without its approval (a policy reload or a Parse's answer changed its
         // verdict): its request must not outlive it, or it would stand in for the next statement that needs one.
@@ -590,7 +622,7 @@ internal sealed class PgPolicyGate
 
         if (!_serverSkipping)
         {
-            Enqueue(new PgRequest { Kind = kind, Denial = verdict.Rule, MaskRule = maskRule, MaskCopy = maskCopy });
+            Enqueue(new PgRequest { Kind = kind, Denial = verdict.Rule, MaskRule = maskRule, MaskCopy = maskCopy, MaskReads = maskReads });
             if (kind is PgRequestKind.Query or PgRequestKind.FunctionCall)
             {
                 _state.RequestSent();
@@ -691,12 +723,25 @@ internal sealed class PgPolicyGate
                     _state.Masking?.CopyOut(_inFlight.Front.MaskCopy, binary: frame.Slice(5).FirstSpan[0] != 0);
                     return true;
                 case BackendCode.ErrorResponse:
+                    LastErrorReadsMasked = _inFlight.Count > 0 && _inFlight.Front.MaskReads;
                     return Failed(toClient, ref handled);
                 case BackendCode.ReadyForQuery:
                     return Ready(frame.Slice(5).FirstSpan[0]);
                 default:
                     return true;
             }
+        }
+    }
+
+    /// <summary>Server direction: the request the last ErrorResponse answered reads masked columns (set by <see cref="OnResponse"/>).</summary>
+    public bool LastErrorReadsMasked { get; private set; }
+
+    /// <summary>Server direction: the request being answered reads masked columns (for a NoticeResponse).</summary>
+    public bool FrontReadsMasked()
+    {
+        lock (_lock)
+        {
+            return _inFlight.Count > 0 && _inFlight.Front.MaskReads;
         }
     }
 
@@ -963,9 +1008,13 @@ internal sealed class PgPolicyGate
             _maskAll = _maskAll >= 0 ? _maskAll : masks.Defined;
         }
 
+        var first = rules.ColumnRules.Count > 0 ? rules.ColumnRules[0] : null;
+        int reads = masks.Reads >= 0 ? masks.Reads : _maskAll;
         PolicyRuleInfo? denial = masks.Unavailable ? MaskingCatalogMissing
-            : masks.Statistics && rules.ColumnRules.Count > 0 ? rules.ColumnRules[0].StatisticsDenial
+            : masks.Statistics && first is not null ? first.StatisticsDenial
             : masks.Stored >= 0 ? rules.RuleOfTag(masks.Stored).StoreDenial
+            : (masks.Opaque || masks.Unreadable || (masks.Code && _maskAll >= 0)) && first is not null ? OpaqueDenial(first)
+            : masks.BinaryCursor && reads >= 0 && rules.RuleOfTag(reads).Binary == MaskBinaryMode.Deny ? rules.RuleOfTag(reads).BinaryDenial
             : masks.InExpression >= 0 && rules.RuleOfTag(masks.InExpression).Expressions == MaskExpressionMode.Deny
                 ? rules.RuleOfTag(masks.InExpression).ExpressionDenial
             : masks.InPredicate >= 0 && rules.RuleOfTag(masks.InPredicate).DenyPredicates ? rules.RuleOfTag(masks.InPredicate).PredicateDenial
@@ -976,6 +1025,20 @@ internal sealed class PgPolicyGate
             : null;
         return denial is null ? PgVerdict.Allowed : new PgVerdict(PolicyAction.Deny, denial);
     }
+
+    /// <summary>Whether a statement reads masked columns, itself or through a cursor, prepared statement or portal read before.</summary>
+    private bool ReadsMasked(in MaskAnalysis masks) => masks.Reads >= 0 || masks.Referenced >= 0 || _maskAll >= 0;
+
+    private const string OpaqueReason =
+        "it can read values where its text does not show it (SQL given as text, code, a function called by OID, server files or raw pages, "
+        + "a schema rename, or text the gateway cannot read), so masked columns could be read unmasked";
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<MaskingRule, PolicyRuleInfo> OpaqueDenials = new();
+
+    /// <summary>The refusal of a statement masking cannot see into, naming the session's first rule that masks columns.</summary>
+    private static PolicyRuleInfo OpaqueDenial(MaskingRule rule) =>
+        OpaqueDenials.GetValue(rule, static r => new PolicyRuleInfo(r.Name, OpaqueReason,
+            Encoding.UTF8.GetBytes($"statement denied by masking rule \"{r.Name}\": {OpaqueReason}")));
 
     /// <summary>The rule masking a request's computed result columns: the statement's own, or the session's after a DECLARE/PREPARE.</summary>
     private int MaskRuleOf(in MaskAnalysis masks, PgVerdict verdict) => masks.Referenced >= 0 ? masks.Referenced : _maskAll;
@@ -993,6 +1056,9 @@ internal sealed class PgPolicyGate
         CopyUnmaskable = a.CopyUnmaskable >= 0 ? a.CopyUnmaskable : b.CopyUnmaskable,
         Copy = a.Copy ?? b.Copy,
         Statistics = a.Statistics || b.Statistics,
+        Opaque = a.Opaque || b.Opaque,
+        Code = a.Code || b.Code,
+        BinaryCursor = a.BinaryCursor || b.BinaryCursor,
         Unreadable = a.Unreadable || b.Unreadable,
         Unavailable = a.Unavailable || b.Unavailable,
     };

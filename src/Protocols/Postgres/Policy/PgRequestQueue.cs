@@ -40,6 +40,9 @@ internal struct PgRequest
     /// <summary>Describe and Execute of a portal: its name (interned); null for Describe of a statement.</summary>
     public byte[]? Portal;
 
+    /// <summary>Query and Execute with masking: the statement reads masked columns, so its errors and notices may echo their values.</summary>
+    public bool MaskReads;
+
     /// <summary>A Describe the gateway sent itself (to learn a portal's columns): its answer is not forwarded.</summary>
     public bool Injected;
 

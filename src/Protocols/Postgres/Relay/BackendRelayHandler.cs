@@ -64,7 +64,7 @@ internal readonly struct BackendRelayHandler(PgRelayState state) : IRelayHandler
                 case BackendCode.NotificationResponse:
                     return masking.OnNotification(frame, output);
                 case BackendCode.NoticeResponse:
-                    return masking.OnErrorOrNotice(frame, output);
+                    return masking.OnErrorOrNotice(frame, output, state.Gate?.FrontReadsMasked() ?? false);
             }
         }
 
@@ -112,7 +112,8 @@ internal readonly struct BackendRelayHandler(PgRelayState state) : IRelayHandler
                     state.ServerSentFatal = true;
                 }
 
-                return masking?.Rules is null ? FrameAction.Forward : masking.OnErrorOrNotice(frame, output);
+                return masking?.Rules is null ? FrameAction.Forward
+                    : masking.OnErrorOrNotice(frame, output, !fatal && state.Gate?.LastErrorReadsMasked == true);
             case BackendCode.ParameterStatus:
                 TrackParameter(frame);
                 return FrameAction.Forward;
