@@ -11,7 +11,7 @@ public enum MaskStyleKind : byte
     /// <summary><c>****</c> followed by the value's last N characters (only when the value has more than 2N).</summary>
     KeepLast,
 
-    /// <summary>A keyed hash (HMAC-SHA256, 16 hex digits): equal values mask equally, so joins and grouping still work.</summary>
+    /// <summary>A keyed hash (SipHash-2-4, 16 hex digits): equal values mask equally, so joins and grouping still work.</summary>
     Hash,
 
     /// <summary>SQL NULL (a detector match makes the whole value NULL).</summary>
@@ -46,7 +46,7 @@ public static class MaskText
     /// <summary>What redaction writes.</summary>
     public static ReadOnlySpan<byte> Redaction => "****"u8;
 
-    /// <summary>Hex digits a keyed hash shows (64 bits of HMAC-SHA256).</summary>
+    /// <summary>Hex digits a keyed hash shows (the 64 bits of SipHash-2-4).</summary>
     public const int HashLength = 16;
 
     /// <summary>
@@ -65,7 +65,7 @@ public static class MaskText
     /// Writes the masked form of <paramref name="value"/> (UTF-8) and returns its length; -1 for
     /// <see cref="MaskStyleKind.Null"/>. <paramref name="destination"/> must hold <see cref="MaxLength"/> bytes.
     /// </summary>
-    /// <param name="key">The masking key; used by <see cref="MaskStyleKind.Hash"/> only.</param>
+    /// <param name="key">The hash style's key (<see cref="DeriveKey"/>, 16 bytes); used by <see cref="MaskStyleKind.Hash"/> only.</param>
     public static int Write(MaskStyle style, ReadOnlySpan<byte> value, ReadOnlySpan<byte> key, Span<byte> destination)
     {
         switch (style.Kind)
@@ -88,14 +88,10 @@ public static class MaskText
 
             case MaskStyleKind.Hash:
             {
-                Span<byte> mac = stackalloc byte[HMACSHA256.HashSizeInBytes];
-                var hmac = Hmac(key);
-                hmac.AppendData(value);
-                hmac.GetHashAndReset(mac);
-                for (int i = 0; i < HashLength / 2; i++)
+                ulong hash = SipHash.Hash24(key, value);
+                for (int i = 0; i < HashLength; i++)
                 {
-                    destination[2 * i] = Hex(mac[i] >> 4);
-                    destination[(2 * i) + 1] = Hex(mac[i] & 0xF);
+                    destination[i] = Hex((int)(hash >> (60 - (4 * i))) & 0xF);
                 }
 
                 return HashLength;
@@ -106,25 +102,11 @@ public static class MaskText
         }
     }
 
-    // One keyed HMAC per thread and key: the one-shot HMACSHA256.HashData sets a key up for every value, which costs
-    // more than hashing a short value. Reset after every use, so no value stays in it.
-    [ThreadStatic]
-    private static IncrementalHash? t_hmac;
-
-    [ThreadStatic]
-    private static byte[]? t_hmacKey;
-
-    private static IncrementalHash Hmac(ReadOnlySpan<byte> key)
-    {
-        if (t_hmac is null || t_hmacKey is null || !key.SequenceEqual(t_hmacKey))
-        {
-            t_hmac?.Dispose();
-            t_hmacKey = key.ToArray();
-            t_hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, t_hmacKey);
-        }
-
-        return t_hmac;
-    }
+    /// <summary>
+    /// The hash style's key from the configured secret (any length, 16 bytes or more): the first 16 bytes of its
+    /// SHA-256, so every byte of the secret counts.
+    /// </summary>
+    public static byte[] DeriveKey(ReadOnlySpan<byte> secret) => SHA256.HashData(secret)[..SipHash.KeyLength];
 
     private static byte Hex(int nibble) => (byte)(nibble < 10 ? '0' + nibble : 'a' + nibble - 10);
 

@@ -104,10 +104,10 @@ internal static class MaskingCompiler
             warning(model.Position, "the masking section has no rules; nothing is masked");
         }
 
-        byte[] key = [];
+        byte[] key = new byte[SipHash.KeyLength]; // unused: no rule hashes without a key
         if (model.Key is { } keyModel)
         {
-            key = ReadKey(keyModel.Kind, keyModel.Value, error);
+            key = MaskText.DeriveKey(ReadKey(keyModel.Kind, keyModel.Value, error));
         }
         else if (needsKey)
         {
