@@ -80,10 +80,10 @@ internal static class DetectorCampaign
             {
                 0 or 1 or 2 => [.. b[..at], .. Pieces[random.Next(Pieces.Length)], .. b[at..]],
                 3 when at < b.Length => [.. b[..at], .. b[Math.Min(b.Length, at + 1 + random.Next(12))..]],
-                4 when at < b.Length => Set(b, at, (byte)(b[at] ^ (1 << random.Next(8)))),
-                5 when at < b.Length => Set(b, at, (byte)(random.Next(2) == 0 ? '0' + random.Next(10) : " -.+()@_"[random.Next(8)])),
-                6 => Splice(random, b, seeds[random.Next(seeds.Length)], at),
-                7 => Set(Set(b, 0, (byte)random.Next(256)), 1, random.Next(4) == 0 ? (byte)random.Next(256) : (byte)0xFF),
+                4 when at < b.Length => Mutations.Set(b, at, (byte)(b[at] ^ (1 << random.Next(8)))),
+                5 when at < b.Length => Mutations.Set(b, at, (byte)(random.Next(2) == 0 ? '0' + random.Next(10) : " -.+()@_"[random.Next(8)])),
+                6 => Mutations.Splice(random, b, seeds[random.Next(seeds.Length)], at, skip: 2, maxRun: 48),
+                7 => Mutations.Set(Mutations.Set(b, 0, (byte)random.Next(256)), 1, random.Next(4) == 0 ? (byte)random.Next(256) : (byte)0xFF),
                 _ => b[..Math.Max(2, at)],
             };
         }
@@ -97,19 +97,5 @@ internal static class DetectorCampaign
         random.NextBytes(bytes);
         bytes[1] = 0xFF;
         return bytes;
-    }
-
-    private static byte[] Set(byte[] bytes, int at, byte value)
-    {
-        var copy = (byte[])bytes.Clone();
-        copy[at] = value;
-        return copy;
-    }
-
-    private static byte[] Splice(Random random, byte[] bytes, byte[] other, int at)
-    {
-        int from = random.Next(2, Math.Max(3, other.Length));
-        int to = Math.Min(other.Length, from + random.Next(1, 48));
-        return from >= to ? bytes : [.. bytes[..at], .. other[from..to], .. bytes[at..]];
     }
 }

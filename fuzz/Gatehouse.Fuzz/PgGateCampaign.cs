@@ -74,29 +74,15 @@ internal static class PgGateCampaign
             int at = random.Next(bytes.Length + 1);
             input = random.Next(6) switch
             {
-                0 when bytes.Length > 0 => Set(bytes, random.Next(bytes.Length), (byte)random.Next(256)),
-                1 when bytes.Length > 1 => Set(bytes, 1 + random.Next(bytes.Length - 1), (byte)((bytes[0] & 0xF0) | random.Next(16))),
+                0 when bytes.Length > 0 => Mutations.Set(bytes, random.Next(bytes.Length), (byte)random.Next(256)),
+                1 when bytes.Length > 1 => Mutations.Set(bytes, 1 + random.Next(bytes.Length - 1), (byte)((bytes[0] & 0xF0) | random.Next(16))),
                 2 => [.. bytes[..at], .. Bytes(random, 1 + random.Next(8)), .. bytes[at..]],
                 3 when at < bytes.Length => [.. bytes[..at], .. bytes[Math.Min(bytes.Length, at + 1 + random.Next(8))..]],
-                4 => Splice(random, bytes, seeds[random.Next(seeds.Length)], at),
+                4 => Mutations.Splice(random, bytes, seeds[random.Next(seeds.Length)], at, skip: 1, maxRun: 24),
                 _ => bytes[..Math.Min(bytes.Length, Math.Max(1, at))],
             };
         }
 
         return input;
-    }
-
-    private static byte[] Set(byte[] bytes, int at, byte value)
-    {
-        var copy = (byte[])bytes.Clone();
-        copy[at] = value;
-        return copy;
-    }
-
-    private static byte[] Splice(Random random, byte[] bytes, byte[] other, int at)
-    {
-        int from = random.Next(1, Math.Max(2, other.Length));
-        int to = Math.Min(other.Length, from + random.Next(1, 24));
-        return from >= to ? bytes : [.. bytes[..at], .. other[from..to], .. bytes[at..]];
     }
 }
