@@ -48,7 +48,7 @@ public sealed class GatehouseServer : IAsyncDisposable
 
         // State: opened (and migrated) at start; the services below only use it from then on.
         _store = new SqliteStateStore(config.State.Path);
-        _audit = new AuditWriter(_store, _stateLogger);
+        _audit = new AuditWriter(_store, _stateLogger, file: config.State.AuditLog is { } auditLog ? new AuditLogFile(auditLog) : null);
         _announcer = new WebhookAnnouncer(config.Approvals.Webhook, _stateLogger);
         Access = new AccessService(_store, Policy, Gateway.Sessions, _audit,
             new AccessOptions(config.Approvals.AllowSelfApproval, config.Approvals.AccessRequestTimeout), _stateLogger, _announcer,

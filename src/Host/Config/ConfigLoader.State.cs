@@ -11,18 +11,30 @@ public static partial class ConfigLoader
     /// <summary>The admin endpoint when <c>admin.address</c> is not given.</summary>
     public static readonly IPEndPoint DefaultAdminEndPoint = new(IPAddress.Loopback, 7070);
 
-    /// <summary><c>state: { path: gatehouse.db }</c>; the path is relative to the config's folder.</summary>
+    /// <summary>
+    /// <c>state: { path: gatehouse.db, audit_log: audit.jsonl }</c>; paths are relative to the config's folder, and
+    /// <c>audit_log: none</c> turns the JSON-lines file off (the trail stays in the state store).
+    /// </summary>
     private static StateConfig ReadState(YamlReader yaml, YamlMappingNode root, string baseDirectory)
     {
         var map = yaml.Mapping(root, "state", "the config");
         string path = StateConfig.DefaultFile;
+        string? auditLog = null;
         if (map is not null)
         {
-            yaml.CheckKeys(map, "state", "path");
+            yaml.CheckKeys(map, "state", "path", "audit_log");
             path = yaml.String(map, "path", "state") ?? path;
+            auditLog = yaml.String(map, "audit_log", "state");
         }
 
-        return new StateConfig(Path.GetFullPath(Path.Combine(baseDirectory, path)));
+        path = Path.GetFullPath(Path.Combine(baseDirectory, path));
+        return new StateConfig(path)
+        {
+            // By default next to the database, named after it: gatehouse.db -> gatehouse.audit.jsonl.
+            AuditLog = auditLog == "none" ? null
+                : auditLog is null ? Path.ChangeExtension(path, StateConfig.DefaultAuditLogExtension)
+                : Path.GetFullPath(Path.Combine(baseDirectory, auditLog)),
+        };
     }
 
     /// <summary>

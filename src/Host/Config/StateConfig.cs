@@ -10,6 +10,12 @@ public sealed record StateConfig(string Path)
 {
     /// <summary>The file name used when the config does not say (next to the config file).</summary>
     public const string DefaultFile = "gatehouse.db";
+
+    /// <summary>The audit trail's JSON-lines file when the config does not say: the database's path with this extension.</summary>
+    public const string DefaultAuditLogExtension = ".audit.jsonl";
+
+    /// <summary>The append-only JSON-lines copy of the audit trail (<c>state.audit_log</c>); null when turned off (<c>none</c>).</summary>
+    public string? AuditLog { get; init; }
 }
 
 /// <summary>The <c>admin</c> section: the admin HTTP endpoint.</summary>

@@ -15,6 +15,7 @@ public sealed class AuditWriter : IAuditSink, IAsyncDisposable
     private const int BatchSize = 256;
 
     private readonly IStateStore _store;
+    private readonly AuditLogFile? _file;
     private readonly ILogger _logger;
     private readonly Channel<object> _queue;
     private Task _writer = Task.CompletedTask;
@@ -22,9 +23,11 @@ public sealed class AuditWriter : IAuditSink, IAsyncDisposable
     private long _droppedReported;
 
     /// <param name="capacity">Queued items before new ones are dropped: about 2 MB of events at the default.</param>
-    public AuditWriter(IStateStore store, ILogger logger, int capacity = 10_000)
+    /// <param name="file">The JSON-lines copy of the trail (<c>state.audit_log</c>); none when null. Owned: disposed with the writer.</param>
+    public AuditWriter(IStateStore store, ILogger logger, int capacity = 10_000, AuditLogFile? file = null)
     {
         _store = store;
+        _file = file;
         _logger = logger;
         _queue = Channel.CreateBounded<object>(new BoundedChannelOptions(capacity)
         {
@@ -130,6 +133,19 @@ public sealed class AuditWriter : IAuditSink, IAsyncDisposable
                 StateLog.AuditWriteFailed(_logger, events.Count + sessions.Count, ex);
             }
 
+            // The file gets the events whatever happened to the store: one of the two must have them.
+            if (_file is not null && events.Count > 0)
+            {
+                try
+                {
+                    _file.Append(events);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    StateLog.AuditFileWriteFailed(_logger, events.Count, _file.Path, ex);
+                }
+            }
+
             events.Clear();
             sessions.Clear();
             foreach (var marker in markers)
@@ -146,5 +162,9 @@ public sealed class AuditWriter : IAuditSink, IAsyncDisposable
     {
         _queue.Writer.TryComplete();
         await _writer.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (_writer.IsCompleted)
+        {
+            _file?.Dispose();
+        }
     }
 }

@@ -18,6 +18,9 @@ internal static partial class StateLog
     [LoggerMessage(5002, LogLevel.Error, "Writing {Count} audit record(s) to the state store failed")]
     public static partial void AuditWriteFailed(ILogger logger, int count, Exception exception);
 
+    [LoggerMessage(5003, LogLevel.Error, "Appending {Count} audit event(s) to the audit log file {Path} failed")]
+    public static partial void AuditFileWriteFailed(ILogger logger, int count, string path, Exception exception);
+
     [LoggerMessage(5010, LogLevel.Information, "Access request {Id}: {Identity} asks for role {Role} on {Connection} for {Duration}; approve with `gatehouse access approve {Id}`")]
     public static partial void AccessRequested(ILogger logger, string id, string identity, string role, string connection, string duration);
 

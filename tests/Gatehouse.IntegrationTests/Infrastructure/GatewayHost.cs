@@ -295,6 +295,11 @@ public sealed class GatewayHost : IAsyncDisposable
             {
                 File.Delete(Server.Config.State.Path + suffix);
             }
+
+            if (Server.Config.State.AuditLog is { } auditLog)
+            {
+                File.Delete(auditLog);
+            }
         }
     }
 }
