@@ -28,7 +28,7 @@ public ref struct RecordFieldWriter
     public readonly ReadOnlySpan<byte> WrittenSpan => _destination[.._written];
 
     /// <summary>Writes a field of raw bytes.</summary>
-    public bool Write(byte tag, ReadOnlySpan<byte> value)
+    public bool Write(byte tag, scoped ReadOnlySpan<byte> value)
     {
         Span<byte> field = Reserve(tag, value.Length);
         if (_overflowed)
@@ -41,7 +41,7 @@ public ref struct RecordFieldWriter
     }
 
     /// <summary>Writes a text field as UTF-8 (invalid UTF-16 becomes U+FFFD).</summary>
-    public bool WriteText(byte tag, ReadOnlySpan<char> text)
+    public bool WriteText(byte tag, scoped ReadOnlySpan<char> text)
     {
         int length = Encoding.UTF8.GetByteCount(text);
         Span<byte> field = Reserve(tag, length);
