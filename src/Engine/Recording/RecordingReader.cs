@@ -531,7 +531,8 @@ public sealed class RecordingReader : IAsyncDisposable
                 first == i ? $"block {first} is missing (deleted)" : $"blocks {first} to {i} are missing (deleted)"));
         }
 
-        if (_signaturesChecked && _macChecked > 0 && _macFailed == _macChecked && _altered == 0)
+        bool wrongKey = _signaturesChecked && _macChecked > 0 && _macFailed == _macChecked && _altered == 0;
+        if (wrongKey)
         {
             // Every seal fails and every chain value matches: the seals are fine, the key is not theirs.
             _problems.RemoveAll(p => p.Kind == RecordingProblemKind.BadSignature);
@@ -539,7 +540,8 @@ public sealed class RecordingReader : IAsyncDisposable
                 $"no seal verifies with key '{_key!.Id}' though every block matches its seal: the recording was signed with another key"));
         }
 
-        if (_final is null)
+        // With the wrong key no seal is authentic, the final one included: that is the one problem, not a missing seal.
+        if (_final is null && !(wrongKey && _blocks.Any(b => b.Final)))
         {
             _problems.Add(new RecordingProblem(RecordingProblemKind.Unsealed, _verifiedBlocks - 1, _verifiedFileOffset,
                 $"no final seal: the recording may be truncated after block {_verifiedBlocks - 1} (verified through file offset {_verifiedFileOffset})"));
