@@ -85,8 +85,12 @@ internal sealed class RecordingFixture : IDisposable
 
     /// <summary>Runs the stock lz4 tool; fails (never skips) when it is not installed.</summary>
     public static (int ExitCode, byte[] Stdout, string Stderr) Lz4(params string[] arguments)
+        => Run("lz4", "install it (apt-get install lz4) or run scripts/test.sh, which does", arguments);
+
+    /// <summary>Runs a program; fails (never skips) when it is not installed, saying how to install it.</summary>
+    public static (int ExitCode, byte[] Stdout, string Stderr) Run(string program, string install, params string[] arguments)
     {
-        var start = new ProcessStartInfo("lz4") { RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string argument in arguments)
         {
             start.ArgumentList.Add(argument);
@@ -99,7 +103,7 @@ internal sealed class RecordingFixture : IDisposable
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
-            Assert.Fail($"the lz4 command is not installed ({ex.Message}): install it (apt-get install lz4) or run scripts/test.sh, which does");
+            Assert.Fail($"the {program} command is not installed ({ex.Message}): {install}");
             throw;
         }
 
@@ -112,6 +116,20 @@ internal sealed class RecordingFixture : IDisposable
             process.WaitForExit();
             return (process.ExitCode, stdout.ToArray(), stderr);
         }
+    }
+
+    /// <summary>The repository's root (where Engine.sln is).</summary>
+    public static string RepositoryRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "Engine.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+
+        throw new DirectoryNotFoundException("no Engine.sln above " + AppContext.BaseDirectory);
     }
 
     /// <summary>Walks a decompressed block as docs/recording-format.md describes its records.</summary>

@@ -214,6 +214,33 @@ public sealed class RecordingRoundTripTests : IDisposable
     }
 
     [Fact]
+    public async Task The_independent_verifier_written_from_the_format_document_agrees()
+    {
+        // docs/recording-verify.py knows the format only from docs/recording-format.md, and reads the lz4 tool's output.
+        string path = await _fixture.RecordAsync("second-opinion", count: 1500);
+        string plain = Path.Combine(_fixture.Directory, "second-opinion.ghrec");
+        var (exit, _, stderr) = RecordingFixture.Lz4("-d", "-q", path, plain);
+        Assert.True(exit == 0, $"lz4 -d failed: {stderr}");
+        string script = Path.Combine(RecordingFixture.RepositoryRoot(), "docs", "recording-verify.py");
+        string key = Convert.ToHexString(Enumerable.Range(1, 32).Select(i => (byte)i).ToArray());
+        var verification = await RecordingReader.VerifyAsync(path, RecordingFixture.Key);
+
+        var (code, output, error) = RecordingFixture.Run("python3", "install python3 (scripts/test.sh does)", "-c",
+            $"import sys, runpy; sys.stdin = open(sys.argv[1], 'rb'); sys.argv = ['verify', '{key}']; runpy.run_path('{script}')", plain);
+        Assert.True(code == 0, $"recording-verify.py: {Encoding.UTF8.GetString(output)} {error}");
+        Assert.Equal($"{verification.Blocks.Count} blocks, {verification.Events} events, sealed", Encoding.UTF8.GetString(output).Trim());
+
+        // It finds an alteration too.
+        byte[] bytes = await File.ReadAllBytesAsync(plain);
+        bytes[bytes.Length / 2] ^= 1;
+        await File.WriteAllBytesAsync(plain, bytes);
+        (code, output, _) = RecordingFixture.Run("python3", "install python3", "-c",
+            $"import sys, runpy; sys.stdin = open(sys.argv[1], 'rb'); sys.argv = ['verify', '{key}']; runpy.run_path('{script}')", plain);
+        Assert.Equal(1, code);
+        Assert.StartsWith("FAILED", Encoding.UTF8.GetString(output), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Field_writer_reports_overflow_and_keeps_the_whole_fields_before_it()
     {
         Span<byte> buffer = stackalloc byte[16];
