@@ -217,7 +217,7 @@ public sealed class RecordingWriter : IAsyncDisposable
             return RecordingStatus.Full;
         }
 
-        if (_current is not null && _currentCount + total > _blockContentLimit)
+        if (_current is not null && _currentCount > 0 && _currentCount + total > _blockContentLimit)
         {
             // The block is full: hand it to the writer thread and start another.
             if (_readyCount == _ready.Length)

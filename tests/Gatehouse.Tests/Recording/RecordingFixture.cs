@@ -85,12 +85,12 @@ internal sealed class RecordingFixture : IDisposable
 
     /// <summary>Runs the stock lz4 tool; fails (never skips) when it is not installed.</summary>
     public static (int ExitCode, byte[] Stdout, string Stderr) Lz4(params string[] arguments)
-        => Run("lz4", "install it (apt-get install lz4) or run scripts/test.sh, which does", arguments);
+        => Run("lz4", "install it (apt-get install lz4) or run scripts/test.sh, which does", null, arguments);
 
     /// <summary>Runs a program; fails (never skips) when it is not installed, saying how to install it.</summary>
-    public static (int ExitCode, byte[] Stdout, string Stderr) Run(string program, string install, params string[] arguments)
+    public static (int ExitCode, byte[] Stdout, string Stderr) Run(string program, string install, byte[]? stdin, params string[] arguments)
     {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = stdin is not null };
         foreach (string argument in arguments)
         {
             start.ArgumentList.Add(argument);
@@ -111,6 +111,12 @@ internal sealed class RecordingFixture : IDisposable
         {
             using var stdout = new MemoryStream();
             var copy = process.StandardOutput.BaseStream.CopyToAsync(stdout);
+            if (stdin is not null)
+            {
+                process.StandardInput.BaseStream.Write(stdin);
+                process.StandardInput.Close();
+            }
+
             string stderr = process.StandardError.ReadToEnd();
             copy.GetAwaiter().GetResult();
             process.WaitForExit();

@@ -225,17 +225,14 @@ public sealed class RecordingRoundTripTests : IDisposable
         string key = Convert.ToHexString(Enumerable.Range(1, 32).Select(i => (byte)i).ToArray());
         var verification = await RecordingReader.VerifyAsync(path, RecordingFixture.Key);
 
-        var (code, output, error) = RecordingFixture.Run("python3", "install python3 (scripts/test.sh does)", "-c",
-            $"import sys, runpy; sys.stdin = open(sys.argv[1], 'rb'); sys.argv = ['verify', '{key}']; runpy.run_path('{script}')", plain);
+        var (code, output, error) = RecordingFixture.Run("python3", "install python3 (scripts/test.sh does)", await File.ReadAllBytesAsync(plain), script, key);
         Assert.True(code == 0, $"recording-verify.py: {Encoding.UTF8.GetString(output)} {error}");
         Assert.Equal($"{verification.Blocks.Count} blocks, {verification.Events} events, sealed", Encoding.UTF8.GetString(output).Trim());
 
         // It finds an alteration too.
         byte[] bytes = await File.ReadAllBytesAsync(plain);
         bytes[bytes.Length / 2] ^= 1;
-        await File.WriteAllBytesAsync(plain, bytes);
-        (code, output, _) = RecordingFixture.Run("python3", "install python3", "-c",
-            $"import sys, runpy; sys.stdin = open(sys.argv[1], 'rb'); sys.argv = ['verify', '{key}']; runpy.run_path('{script}')", plain);
+        (code, output, _) = RecordingFixture.Run("python3", "install python3", bytes, script, key);
         Assert.Equal(1, code);
         Assert.StartsWith("FAILED", Encoding.UTF8.GetString(output), StringComparison.Ordinal);
     }
