@@ -71,6 +71,14 @@ internal static class AllocationCheck
         var catalog = new PgCatalogBenchmarks();
         failures += Measure("CatalogResolveFields", PgCatalogBenchmarks.Fields, catalog.ResolveFields);
 
+        foreach (string payload in new[] { "rows", "random" })
+        {
+            var recording = new RecordingBenchmarks { Payload = payload };
+            recording.Setup();
+            failures += Measure($"RecordingAppend(Payload={payload})", RecordingBenchmarks.Events, recording.Append);
+            recording.Cleanup();
+        }
+
         return failures == 0 ? 0 : 1;
     }
 
