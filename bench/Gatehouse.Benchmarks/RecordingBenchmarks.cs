@@ -15,6 +15,8 @@ namespace Gatehouse.Benchmarks;
 /// <item><see cref="FileRecording"/>: a whole 17 MB recording through the real writer thread into a file, appends
 /// pausing on <see cref="RecordingStatus.Full"/>, sealed at the end (two threads, wall clock).</item>
 /// </list>
+/// Measured on the 2-core VM (DefaultJob): Append 66 ns (random) / 75 ns (rows), 0 B; EndToEndOneCore 497 ns (random,
+/// 440 MB/s) / 285 ns (rows, 760 MB/s); FileRecording 1330 ns (random, 163 MB/s: the disk) / 410 ns (rows, 530 MB/s).
 /// </summary>
 [MemoryDiagnoser]
 public class RecordingBenchmarks : IDisposable

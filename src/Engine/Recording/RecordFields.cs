@@ -13,6 +13,7 @@ public ref struct RecordFieldWriter
     private int _written;
     private bool _overflowed;
 
+    /// <param name="destination">Where the fields go; size it for the fields (a field that does not fit is not written).</param>
     public RecordFieldWriter(Span<byte> destination)
     {
         _destination = destination;
@@ -89,6 +90,7 @@ public ref struct RecordFieldReader
 {
     private ReadOnlySpan<byte> _remaining;
 
+    /// <param name="payload">A structured event's payload.</param>
     public RecordFieldReader(ReadOnlySpan<byte> payload)
     {
         _remaining = payload;

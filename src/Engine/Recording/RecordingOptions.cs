@@ -78,7 +78,7 @@ public sealed record RecordingSessionInfo(string SessionId, string Protocol)
     /// <summary>The client's address, e.g. <c>192.0.2.7:51234</c>.</summary>
     public string? ClientAddress { get; init; }
 
-    /// <summary>Wall-clock start; the writer's creation time when not given. Event times are offsets from it.</summary>
+    /// <summary>Wall-clock start of the session; the writer's creation time when not given. Event times are offsets from it.</summary>
     public DateTimeOffset? StartTime { get; init; }
 
     /// <summary>More string fields for the SessionStart object (listener, database user, ...).</summary>

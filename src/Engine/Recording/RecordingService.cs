@@ -98,7 +98,7 @@ public sealed class RecordingService : IAsyncDisposable
 
         DateTimeOffset start = session.StartTime ?? _time.GetUtcNow();
         string path = System.IO.Path.GetFullPath(System.IO.Path.Combine(_options.Directory, FileName(start, session.SessionId)));
-        var writer = new RecordingWriter(this, _options, _time, session.SessionId, path);
+        var writer = new RecordingWriter(this, _options, _time, session.SessionId, path, start);
         FileStream file;
         try
         {
@@ -126,7 +126,7 @@ public sealed class RecordingService : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(destination);
         ObjectDisposedException.ThrowIf(_disposed, this);
         DateTimeOffset start = session.StartTime ?? _time.GetUtcNow();
-        var writer = new RecordingWriter(this, _options, _time, session.SessionId, path: null);
+        var writer = new RecordingWriter(this, _options, _time, session.SessionId, path: null, start);
         Register(writer, destination, leaveOpen, session, start);
         return writer;
     }

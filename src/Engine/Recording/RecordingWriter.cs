@@ -30,6 +30,7 @@ public sealed class RecordingWriter : IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly TimeProvider _time;
     private readonly long _startTimestamp;
+    private readonly ulong _startOffsetMicros;
     private readonly int _blockSize;
     private readonly int _blockContentLimit;
     private readonly long _maxBuffered;
@@ -66,11 +67,13 @@ public sealed class RecordingWriter : IAsyncDisposable
     internal int InReadyList;
     internal RecordingWriter? NextReady;
 
-    internal RecordingWriter(RecordingService service, RecordingOptions options, TimeProvider time, string sessionId, string? path)
+    internal RecordingWriter(RecordingService service, RecordingOptions options, TimeProvider time, string sessionId, string? path, DateTimeOffset start)
     {
         _service = service;
         _time = time;
         _startTimestamp = time.GetTimestamp();
+        // Event times count from the session's start (the header's), which may be a little before the writer's.
+        _startOffsetMicros = (ulong)Math.Max(0, (time.GetUtcNow() - start).Ticks / TimeSpan.TicksPerMicrosecond);
         _blockSize = options.BlockSize;
         _blockContentLimit = options.BlockSize - RecordingFormat.SealReserve;
         _maxBuffered = options.MaxBufferedBytes;
@@ -148,8 +151,8 @@ public sealed class RecordingWriter : IAsyncDisposable
         }
     }
 
-    /// <summary>Time since the recording started, as event timestamps count it.</summary>
-    public TimeSpan Elapsed => _time.GetElapsedTime(_startTimestamp);
+    /// <summary>Time since the session started, as event timestamps count it.</summary>
+    public TimeSpan Elapsed => TimeSpan.FromMicroseconds(ElapsedMicros());
 
     /// <summary>Records an event. Never blocks on I/O and allocates nothing; see <see cref="RecordingStatus"/> for refusals.</summary>
     /// <param name="kind">An event kind (<see cref="RecordKind.SessionStart"/> or above; framing kinds are the writer's).</param>
@@ -334,7 +337,7 @@ public sealed class RecordingWriter : IAsyncDisposable
         await _closed.Task.ConfigureAwait(false);
     }
 
-    internal ulong ElapsedMicros() => (ulong)(_time.GetElapsedTime(_startTimestamp).Ticks / TimeSpan.TicksPerMicrosecond);
+    internal ulong ElapsedMicros() => _startOffsetMicros + (ulong)(_time.GetElapsedTime(_startTimestamp).Ticks / TimeSpan.TicksPerMicrosecond);
 
     private bool HasRoomLocked() => _bufferedBytes <= _lowWater && _readyCount <= _ready.Length / 2;
 

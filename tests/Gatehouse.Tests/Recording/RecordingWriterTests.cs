@@ -111,6 +111,7 @@ public sealed class RecordingWriterTests : IDisposable
         Assert.Equal(RecordingStatus.Faulted, writer.Append(RecordKind.ServerMessage, RecordDirection.ServerToClient, new byte[1]));
     }
 
+    // A read-only directory is the same failure (CreateFailed), but the tests run as root, which ignores permissions.
     public static TheoryData<string> UncreatableDirectories => ["missing directory", "a file, not a directory"];
 
     [Theory]
@@ -263,6 +264,21 @@ public sealed class RecordingWriterTests : IDisposable
         }
 
         Assert.Throws<ObjectDisposedException>(() => service.Start(RecordingFixture.Session("late")));
+    }
+
+    [Fact]
+    public async Task Event_times_count_from_the_session_start_in_the_header()
+    {
+        await using var service = new RecordingService(_fixture.Options());
+        var start = DateTimeOffset.UtcNow.AddSeconds(-2);
+        var writer = service.Start(RecordingFixture.Session("times") with { StartTime = start });
+        writer.Append(RecordKind.ClientMessage, RecordDirection.ClientToServer, "Q"u8);
+        await writer.DisposeAsync();
+
+        var events = await RecordingFixture.ReadAllAsync(writer.Path!);
+        Assert.InRange(events[1].Time, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(60));
+        var header = (await RecordingReader.VerifyAsync(writer.Path!, RecordingFixture.Key)).Header!;
+        Assert.Equal(start.AddTicks(-(start.Ticks % TimeSpan.TicksPerMicrosecond)), header.StartTime);
     }
 
     [Fact]
