@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text;
 
 namespace Gatehouse.Policy.Masking;
 
@@ -34,25 +33,24 @@ public sealed class MaskingPolicy
             return null;
         }
 
-        var key = new StringBuilder();
+        var applicable = new List<MaskingRule>();
         foreach (var rule in Rules)
         {
             if (rule.AppliesTo(identity, groups, role, connection))
             {
-                key.Append(rule.Index).Append(',');
+                applicable.Add(rule);
             }
         }
 
-        if (key.Length == 0)
+        if (applicable.Count == 0)
         {
             return null;
         }
 
-        return _sets.GetOrAdd(key.ToString(), static (id, self) =>
-        {
-            var applicable = id.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(i => self.Rules[int.Parse(i, System.Globalization.CultureInfo.InvariantCulture)]).ToArray();
-            return new SessionMasking(id, applicable, self.Rules.Count, self._key);
-        }, this);
+        // Sessions with the same rules share one set: keyed by the rules' indexes.
+        string id = string.Join(',', applicable.Select(r => r.Index));
+        return _sets.GetOrAdd(id, static (id, state) => new SessionMasking(id, [.. state.applicable], state.self.Rules.Count, state.self._key),
+            (applicable, self: this));
     }
 }
 

@@ -54,6 +54,8 @@ public sealed class MaskingRule
         CopyOutDenial = Denial("COPY of a query, or in a format other than text, cannot be masked; copy the table in text format");
         StoreDenial = Denial("it would copy masked values into a table, a view or another statement, where they could be read unmasked");
         StatisticsDenial = Denial("planner statistics (pg_stats, pg_statistic) show stored values of masked columns");
+        OpaqueDenial = Denial("it can read values where its text does not show it (SQL given as text, code, a function called by OID, "
+                              + "server files or raw pages, a schema rename, or text the gateway cannot read), so masked columns could be read unmasked");
     }
 
     /// <summary>The rule's name, unique in the policy.</summary>
@@ -101,6 +103,9 @@ public sealed class MaskingRule
     public PolicyRuleInfo StoreDenial { get; }
 
     public PolicyRuleInfo StatisticsDenial { get; }
+
+    /// <summary>A statement masking cannot see into (SQL as text, code, FunctionCall, server files, unreadable text).</summary>
+    public PolicyRuleInfo OpaqueDenial { get; }
 
     /// <summary>
     /// Whether the rule applies to a session: every stated criterion must match (identities, or groups when

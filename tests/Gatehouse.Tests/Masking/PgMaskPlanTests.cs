@@ -61,8 +61,8 @@ public sealed class PgMaskPlanTests
     public void A_whole_row_value_is_masked_by_its_relations_rule_even_when_the_text_named_nothing()
     {
         var plan = new PgRowPlan();
-        Assert.True(plan.Build(RowDescription((Customers, 0, 2249, 0), (Customers, 1, 23, 0), (Accounts, 0, 2249, 0)), Rules,
-            PgMaskIndex.For(Catalog, Rules), referencedRule: -1, treatUnknownAsExpression: true));
+        plan.Build(RowDescription((Customers, 0, 2249, 0), (Customers, 1, 23, 0), (Accounts, 0, 2249, 0)), Rules,
+            PgMaskIndex.For(Catalog, Rules), referencedRule: -1);
         Assert.Equal("ids", plan.Fields[0].Rule?.Name);
         Assert.Null(plan.Fields[1].Rule);
         Assert.Equal("strict", plan.Fields[2].Rule?.Name);

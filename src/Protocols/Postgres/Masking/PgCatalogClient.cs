@@ -17,7 +17,7 @@ internal interface IPgResponseHandler
 /// <summary>
 /// The gateway's own client connection to an upstream, for catalog queries: logged in by
 /// <see cref="UpstreamConnector"/> (TLS, SCRAM, md5 as for sessions), then simple and extended queries written
-/// with <see cref="PgFrontendWriter"/> and responses read frame by frame from the pipe.
+/// with <see cref="PgWriter"/> and responses read frame by frame from the pipe.
 /// </summary>
 internal sealed class PgCatalogClient : IAsyncDisposable
 {

@@ -172,7 +172,7 @@ internal sealed class PgCatalogLoader : IPgCatalogSource
         // 1. The catalog tables, in one transaction.
         bool prepare = !client.StatementsPrepared;
         var catalog = new CatalogHandler(_options.MaxColumns, prepare);
-        PgFrontendWriter.WriteQuery(client.Output, CatalogBatch(prepare));
+        PgWriter.WriteQuery(client.Output, CatalogBatch(prepare));
         await client.FlushAsync(cancellationToken).ConfigureAwait(false);
         await client.ReadUntilReadyAsync(catalog, cancellationToken).ConfigureAwait(false);
         if (catalog.Error is { } error)
@@ -194,9 +194,9 @@ internal sealed class PgCatalogLoader : IPgCatalogSource
         {
             Span<byte> oid = stackalloc byte[10];
             Utf8Formatter.TryFormat(views[i].Oid, oid, out int written);
-            PgFrontendWriter.WriteBind(output, ViewDefinitionStatement, oid[..written]);
-            PgFrontendWriter.WriteExecute(output);
-            PgFrontendWriter.WriteSync(output);
+            PgWriter.WriteBind(output, ViewDefinitionStatement, oid[..written]);
+            PgWriter.WriteExecute(output);
+            PgWriter.WriteSync(output);
         }, cancellationToken).ConfigureAwait(false);
 
         // 3. Each definition, parsed and described by the server.
@@ -204,9 +204,9 @@ internal sealed class PgCatalogLoader : IPgCatalogSource
         var described = new DescribeHandler(describable.Length);
         await RunPipelineAsync(client, describable.Length, described, (output, i) =>
         {
-            PgFrontendWriter.WriteParse(output, "", definitions.Definitions[describable[i]]!);
-            PgFrontendWriter.WriteDescribe(output, (byte)'S', "");
-            PgFrontendWriter.WriteSync(output);
+            PgWriter.WriteParse(output, "", definitions.Definitions[describable[i]]!);
+            PgWriter.WriteDescribe(output, (byte)'S', default);
+            PgWriter.WriteSync(output);
         }, cancellationToken).ConfigureAwait(false);
 
         // Views whose definition did not describe keep all-unknown columns.

@@ -59,13 +59,13 @@ internal sealed class PgRowPlan
     }
 
     /// <summary>
-    /// Builds the plan from a validated RowDescription body. Returns false when a column names a table the catalog
-    /// does not know (and <paramref name="treatUnknownAsExpression"/> is false): the catalog must be reloaded first.
+    /// Builds the plan from a validated RowDescription body. A column of a table the catalog does not know is
+    /// planned as computed (the session waited for one reload first: <see cref="NamesUnknownTable"/>).
     /// </summary>
     /// <param name="referencedRule">
     /// The rule of the masked names the statement used (-1: none): computed columns are masked by it.
     /// </param>
-    public bool Build(in ReadOnlySequence<byte> body, SessionMasking rules, PgMaskIndex? index, int referencedRule, bool treatUnknownAsExpression)
+    public void Build(in ReadOnlySequence<byte> body, SessionMasking rules, PgMaskIndex? index, int referencedRule)
     {
         var reader = new SequenceReader<byte>(body);
         reader.TryReadBigEndian(out short count);
@@ -94,12 +94,7 @@ internal sealed class PgRowPlan
                 rule = index.Column((uint)tableOid, attnum);
                 if (rule is null && !index.Knows((uint)tableOid))
                 {
-                    if (!treatUnknownAsExpression)
-                    {
-                        return false;
-                    }
-
-                    rule = computed;
+                    rule = computed; // a table the catalog does not know (it was reloaded once for it): computed
                 }
                 else if (rule is null && attnum <= 0)
                 {
@@ -124,7 +119,25 @@ internal sealed class PgRowPlan
 
         Count = columns;
         NeedsWork = needsWork;
-        return true;
+    }
+
+    /// <summary>Whether a validated RowDescription body names a table the catalog does not know (created since it was read).</summary>
+    public static bool NamesUnknownTable(in ReadOnlySequence<byte> body, PgMaskIndex index)
+    {
+        var reader = new SequenceReader<byte>(body);
+        reader.TryReadBigEndian(out short count);
+        for (int i = 0; i < (ushort)count; i++)
+        {
+            reader.TryAdvanceTo(0);
+            reader.TryReadBigEndian(out int tableOid);
+            reader.Advance(2 + 4 + 2 + 4 + 2);
+            if (tableOid != 0 && !index.Knows((uint)tableOid))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>What a value's bytes are, from its type and format (0 text, 1 binary).</summary>

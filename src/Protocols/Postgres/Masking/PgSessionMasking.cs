@@ -4,6 +4,7 @@ using System.IO.Pipelines;
 using Gatehouse.Engine.Relay;
 using Gatehouse.Policy.Masking;
 using Gatehouse.Policy.Sql;
+using Gatehouse.Protocols.Postgres.Wire;
 
 namespace Gatehouse.Protocols.Postgres.Masking;
 
@@ -91,8 +92,10 @@ internal sealed class PgSessionMasking
                 return MaskAnalysis.None;
             }
 
-            // Columns are masked by the catalog: without one nothing may run (a load is under way or failing).
-            _catalog?.Invalidate();
+            // Columns are masked by the catalog: without one nothing may run. Ask for the first load (callers share a
+            // running one; it has not changed, so this is no invalidation); a failure is the cache's to log.
+            _catalog?.GetAsync(CancellationToken.None).ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             var unavailable = MaskAnalysis.None;
             unavailable.Unavailable = true;
             return unavailable;
@@ -130,7 +133,7 @@ internal sealed class PgSessionMasking
             return false;
         }
 
-        if (_queryPlan.Build(rowDescription.Slice(5), rules, index, -1, treatUnknownAsExpression: false))
+        if (!PgRowPlan.NamesUnknownTable(rowDescription.Slice(5), index))
         {
             return false;
         }
@@ -229,7 +232,7 @@ internal sealed class PgSessionMasking
             return;
         }
 
-        plan.Build(rowDescription.Slice(5), rules, Index(rules), referencedRule, treatUnknownAsExpression: true);
+        plan.Build(rowDescription.Slice(5), rules, Index(rules), referencedRule);
     }
 
     // ---- Server direction: rows ------------------------------------------------------------------------------
@@ -400,18 +403,16 @@ internal sealed class PgSessionMasking
         }
 
         ReadOnlySpan<byte> message = Contiguous(frame);
-        bool echoes = rules.ColumnRules.Count > 0 && (EchoesValues(message) || (readsMasked && !HasField(message, (byte)'P')));
+        var fields = new PgErrorFields(message);
+        bool echoes = rules.ColumnRules.Count > 0 && (EchoesValues(fields) || (readsMasked && !fields.Has((byte)'P')));
         bool rewrite = echoes;
-        for (int at = 5; !rewrite && at < message.Length && message[at] != 0;)
+        foreach (var field in fields)
         {
-            byte code = message[at];
-            int end = message[(at + 1)..].IndexOf((byte)0) + at + 1;
-            if (IsTextField(code) && rules.Scanner.Scan(message[(at + 1)..end], _matches) != 0)
+            if (rewrite || (IsTextField(field.Code) && rules.Scanner.Scan(field.Text, _matches) != 0))
             {
                 rewrite = true;
+                break;
             }
-
-            at = end + 1;
         }
 
         if (!rewrite)
@@ -422,11 +423,10 @@ internal sealed class PgSessionMasking
         var scratch = _scratch;
         scratch.Reset();
         scratch.Write(message[..5]);
-        for (int at = 5; at < message.Length && message[at] != 0;)
+        foreach (var field in fields)
         {
-            byte code = message[at];
-            int end = message[(at + 1)..].IndexOf((byte)0) + at + 1;
-            var text = message[(at + 1)..end];
+            byte code = field.Code;
+            var text = field.Text;
             scratch.WriteByte(code);
             if (echoes && code == (byte)'M')
             {
@@ -446,7 +446,6 @@ internal sealed class PgSessionMasking
             }
 
             scratch.WriteByte(0);
-            at = end + 1;
         }
 
         scratch.WriteByte(0);
@@ -550,38 +549,11 @@ internal sealed class PgSessionMasking
         output.Write(MaskText.Redaction);
     }
 
-    /// <summary>Whether an error or notice has a field of that code.</summary>
-    private static bool HasField(ReadOnlySpan<byte> message, byte field)
-    {
-        for (int at = 5; at < message.Length && message[at] != 0;)
-        {
-            if (message[at] == field)
-            {
-                return true;
-            }
-
-            at = message[(at + 1)..].IndexOf((byte)0) + at + 2;
-        }
-
-        return false;
-    }
-
     /// <summary>SQLSTATE class 22 (data exception) or 23 (integrity constraint violation): texts that quote values.</summary>
-    private static bool EchoesValues(ReadOnlySpan<byte> message)
+    private static bool EchoesValues(PgErrorFields fields)
     {
-        for (int at = 5; at < message.Length && message[at] != 0;)
-        {
-            int end = message[(at + 1)..].IndexOf((byte)0) + at + 1;
-            if (message[at] == (byte)'C')
-            {
-                var code = message[(at + 1)..end];
-                return code.StartsWith("22"u8) || code.StartsWith("23"u8);
-            }
-
-            at = end + 1;
-        }
-
-        return false;
+        var code = fields.Get((byte)'C');
+        return code.StartsWith("22"u8) || code.StartsWith("23"u8);
     }
 
     /// <summary>Fields with free text: message, detail, hint, context (where), internal query.</summary>

@@ -158,7 +158,7 @@ internal sealed class PgPolicyGate
 
         lock (_lock)
         {
-            return Send(PgRequestKind.Query, verdict, _deniedQuery, toServer, MaskRuleOf(masks, verdict), masks.Copy, ReadsMasked(masks));
+            return Send(PgRequestKind.Query, verdict, _deniedQuery, toServer, MaskRuleOf(masks), masks.Copy, ReadsMasked(masks));
         }
     }
 
@@ -171,7 +171,7 @@ internal sealed class PgPolicyGate
         {
             // A function called by OID with arguments the gateway cannot read as SQL (query_to_xml's query, a
             // relation's OID): its result cannot be masked by origin.
-            verdict = new PgVerdict(PolicyAction.Deny, OpaqueDenial(rule));
+            verdict = new PgVerdict(PolicyAction.Deny, rule.OpaqueDenial);
         }
 
         if ((verdict.Action == PolicyAction.RequireApproval || _held is not null)
@@ -294,7 +294,7 @@ internal sealed class PgPolicyGate
                 }
 
                 var entry = Portal(portal.Span);
-                entry.MaskRule = MaskRuleOf(masks, verdict);
+                entry.MaskRule = MaskRuleOf(masks);
                 entry.MaskReads = ReadsMasked(masks);
                 entry.Copy = masks.Copy;
                 entry.Described = false;
@@ -491,7 +491,7 @@ internal sealed class PgPolicyGate
                 var entry = Portal(name.Span);
                 if (!entry.Described)
                 {
-                    PgWriter.WriteDescribePortal(toServer, entry.Name);
+                    PgWriter.WriteDescribe(toServer, (byte)'P', entry.Name);
                     Enqueue(new PgRequest { Kind = PgRequestKind.Describe, Portal = entry.Name, MaskRule = entry.MaskRule, Injected = true });
                     entry.Described = true;
                 }
@@ -1013,7 +1013,7 @@ internal sealed class PgPolicyGate
         PolicyRuleInfo? denial = masks.Unavailable ? MaskingCatalogMissing
             : masks.Statistics && first is not null ? first.StatisticsDenial
             : masks.Stored >= 0 ? rules.RuleOfTag(masks.Stored).StoreDenial
-            : (masks.Opaque || masks.Unreadable || (masks.Code && _maskAll >= 0)) && first is not null ? OpaqueDenial(first)
+            : (masks.Opaque || masks.Unreadable || (masks.Code && _maskAll >= 0)) && first is not null ? first.OpaqueDenial
             : masks.BinaryCursor && reads >= 0 && rules.RuleOfTag(reads).Binary == MaskBinaryMode.Deny ? rules.RuleOfTag(reads).BinaryDenial
             : masks.InExpression >= 0 && rules.RuleOfTag(masks.InExpression).Expressions == MaskExpressionMode.Deny
                 ? rules.RuleOfTag(masks.InExpression).ExpressionDenial
@@ -1029,19 +1029,8 @@ internal sealed class PgPolicyGate
     /// <summary>Whether a statement reads masked columns, itself or through a cursor, prepared statement or portal read before.</summary>
     private bool ReadsMasked(in MaskAnalysis masks) => masks.Reads >= 0 || masks.Referenced >= 0 || _maskAll >= 0;
 
-    private const string OpaqueReason =
-        "it can read values where its text does not show it (SQL given as text, code, a function called by OID, server files or raw pages, "
-        + "a schema rename, or text the gateway cannot read), so masked columns could be read unmasked";
-
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<MaskingRule, PolicyRuleInfo> OpaqueDenials = new();
-
-    /// <summary>The refusal of a statement masking cannot see into, naming the session's first rule that masks columns.</summary>
-    private static PolicyRuleInfo OpaqueDenial(MaskingRule rule) =>
-        OpaqueDenials.GetValue(rule, static r => new PolicyRuleInfo(r.Name, OpaqueReason,
-            Encoding.UTF8.GetBytes($"statement denied by masking rule \"{r.Name}\": {OpaqueReason}")));
-
     /// <summary>The rule masking a request's computed result columns: the statement's own, or the session's after a DECLARE/PREPARE.</summary>
-    private int MaskRuleOf(in MaskAnalysis masks, PgVerdict verdict) => masks.Referenced >= 0 ? masks.Referenced : _maskAll;
+    private int MaskRuleOf(in MaskAnalysis masks) => masks.Referenced >= 0 ? masks.Referenced : _maskAll;
 
     /// <summary>Both readings of a text: the first rule each use found.</summary>
     private static MaskAnalysis Merge(MaskAnalysis a, MaskAnalysis b) => new()

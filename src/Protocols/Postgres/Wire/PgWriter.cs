@@ -5,12 +5,17 @@ using System.Text;
 namespace Gatehouse.Protocols.Postgres.Wire;
 
 /// <summary>
-/// Writes the messages the gateway itself produces. Lengths are computed from their terms before writing, as
-/// the protocol requires the length up front. These are handshake and error paths, not the relay's hot path.
+/// Writes the messages the gateway itself produces: to clients (handshake, errors), to the server (startup,
+/// authentication, cancel, the Describe masking sends for a portal), and as a client of its own on the catalog
+/// connection (Query, Parse, Bind, Describe, Execute, Sync). Lengths are computed from their terms before writing, as
+/// the protocol requires the length up front.
 /// </summary>
 public static class PgWriter
 {
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: false);
+
+    // SQL the gateway sends itself: text that cannot be encoded is an error, never silently replaced.
+    private static readonly UTF8Encoding QueryText = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>ErrorResponse ('E') or NoticeResponse ('N') with severity, SQLSTATE, message and optional detail and hint.</summary>
     public static void WriteError(IBufferWriter<byte> output, string severity, string sqlState, string message,
@@ -174,14 +179,76 @@ public static class PgWriter
         output.Advance(5 + data.Length);
     }
 
-    /// <summary>Describe ('D') of a portal, by its name's bytes: the gateway asks for a portal's columns itself.</summary>
-    public static void WriteDescribePortal(IBufferWriter<byte> output, ReadOnlySpan<byte> portal)
+    // ---- The gateway as a client of its own (the catalog connection): query messages ------------------------
+
+    /// <summary>Query ('Q'): one or more statements as a simple query.</summary>
+    public static void WriteQuery(IBufferWriter<byte> output, string sql)
     {
-        var span = Begin(output, (byte)FrontendCode.Describe, 4 + 1 + portal.Length + 1);
-        span[5] = (byte)'P';
-        portal.CopyTo(span[6..]);
-        span[6 + portal.Length] = 0;
-        output.Advance(5 + 1 + portal.Length + 1);
+        int text = QueryText.GetByteCount(sql);
+        // Length (4), the text and its terminator.
+        var span = Begin(output, (byte)FrontendCode.Query, 4 + text + 1);
+        int at = PutQueryText(span, 5, sql);
+        output.Advance(at);
+    }
+
+    /// <summary>Parse ('P') without parameter types (the server infers them).</summary>
+    public static void WriteParse(IBufferWriter<byte> output, string statement, string sql)
+    {
+        // Length (4), statement name and terminator, text and terminator, parameter type count (2).
+        var span = Begin(output, (byte)FrontendCode.Parse, 4 + QueryText.GetByteCount(statement) + 1 + QueryText.GetByteCount(sql) + 1 + 2);
+        int at = PutQueryText(span, 5, statement);
+        at = PutQueryText(span, at, sql);
+        BinaryPrimitives.WriteInt16BigEndian(span[at..], 0);
+        output.Advance(at + 2);
+    }
+
+    /// <summary>Bind ('B') of a statement to the unnamed portal, with one text parameter and text results.</summary>
+    public static void WriteBind(IBufferWriter<byte> output, string statement, ReadOnlySpan<byte> textParameter)
+    {
+        // Length (4), portal "" (1), statement and terminator, format code count 0 (2), parameter count 1 (2),
+        // its length (4) and bytes, result format code count 0 (2).
+        int length = 4 + 1 + QueryText.GetByteCount(statement) + 1 + 2 + 2 + 4 + textParameter.Length + 2;
+        var span = Begin(output, (byte)FrontendCode.Bind, length);
+        span[5] = 0;
+        int at = PutQueryText(span, 6, statement);
+        BinaryPrimitives.WriteInt16BigEndian(span[at..], 0);
+        BinaryPrimitives.WriteInt16BigEndian(span[(at + 2)..], 1);
+        BinaryPrimitives.WriteInt32BigEndian(span[(at + 4)..], textParameter.Length);
+        textParameter.CopyTo(span[(at + 8)..]);
+        at += 8 + textParameter.Length;
+        BinaryPrimitives.WriteInt16BigEndian(span[at..], 0);
+        output.Advance(at + 2);
+    }
+
+    /// <summary>
+    /// Describe ('D') of a prepared statement ('S') or a portal ('P'), by its name's bytes. The relay sends one itself
+    /// for a portal the client executes without describing it (masking needs its columns).
+    /// </summary>
+    public static void WriteDescribe(IBufferWriter<byte> output, byte kind, ReadOnlySpan<byte> name)
+    {
+        // Length (4), kind (1), name and terminator.
+        var span = Begin(output, (byte)FrontendCode.Describe, 4 + 1 + name.Length + 1);
+        span[5] = kind;
+        name.CopyTo(span[6..]);
+        span[6 + name.Length] = 0;
+        output.Advance(5 + 1 + name.Length + 1);
+    }
+
+    /// <summary>Execute ('E') of the unnamed portal, all rows.</summary>
+    public static void WriteExecute(IBufferWriter<byte> output)
+    {
+        // Length (4), portal "" (1), row limit 0 = all (4).
+        var span = Begin(output, (byte)FrontendCode.Execute, 4 + 1 + 4);
+        span[5] = 0;
+        BinaryPrimitives.WriteInt32BigEndian(span[6..], 0);
+        output.Advance(10);
+    }
+
+    /// <summary>Sync ('S'): ends an extended-query pipeline; the server answers ReadyForQuery.</summary>
+    public static void WriteSync(IBufferWriter<byte> output)
+    {
+        Begin(output, (byte)FrontendCode.Sync, 4);
+        output.Advance(5);
     }
 
     public static void WriteTerminate(IBufferWriter<byte> output)
@@ -210,6 +277,13 @@ public static class PgWriter
         span[at++] = code;
         value.CopyTo(span[at..]);
         at += value.Length;
+        span[at++] = 0;
+        return at;
+    }
+
+    private static int PutQueryText(Span<byte> span, int at, string value)
+    {
+        at += QueryText.GetBytes(value, span[at..]);
         span[at++] = 0;
         return at;
     }
