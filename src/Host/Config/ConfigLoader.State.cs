@@ -38,6 +38,77 @@ public static partial class ConfigLoader
     }
 
     /// <summary>
+    /// <c>recording: { directory, key, on_backpressure, retention: { max_age, max_size }, flush_to_disk }</c>, or
+    /// <c>recording: off</c>. Absent: on, into <c>recordings/</c> next to the config, signed with a key generated next to
+    /// the state database.
+    /// </summary>
+    private static RecordingConfig ReadRecording(YamlReader yaml, YamlMappingNode root, string baseDirectory, StateConfig state)
+    {
+        string defaultKeyFile = Path.Combine(Path.GetDirectoryName(state.Path)!, RecordingConfig.DefaultKeyFile);
+        var node = yaml.Get(root, "recording");
+        if (node is YamlScalarNode { Value: "off" })
+        {
+            return new RecordingConfig(Path.GetFullPath(Path.Combine(baseDirectory, RecordingConfig.DefaultDirectory))) { Enabled = false };
+        }
+
+        var map = node is null ? null : yaml.Mapping(root, "recording", "the config");
+        if (map is null)
+        {
+            if (node is not null and not YamlMappingNode)
+            {
+                yaml.Error(node, "'recording' must be a mapping (directory, key, on_backpressure, retention, flush_to_disk) or off");
+            }
+
+            return new RecordingConfig(Path.GetFullPath(Path.Combine(baseDirectory, RecordingConfig.DefaultDirectory))) { GeneratedKeyFile = defaultKeyFile };
+        }
+
+        const string where = "recording";
+        yaml.CheckKeys(map, where, "directory", "key", "on_backpressure", "retention", "flush_to_disk");
+        string directory = yaml.String(map, "directory", where) ?? RecordingConfig.DefaultDirectory;
+        var key = ReadSecret(yaml, map, "key", where);
+        if (key is { Kind: Engine.Secrets.SecretSourceKind.Value } && key.Resolve().Trim().Length < Engine.Recording.RecordingKey.MinimumLength)
+        {
+            yaml.Error(yaml.Get(map, "key"), $"the recording key must be at least {Engine.Recording.RecordingKey.MinimumLength} bytes (openssl rand -hex 32)");
+        }
+
+        var backpressure = yaml.Enum(map, "on_backpressure", where, ("pause", Engine.Recording.RecordingBackpressure.Pause),
+            ("end_session", Engine.Recording.RecordingBackpressure.EndSession)) ?? Engine.Recording.RecordingBackpressure.Pause;
+        TimeSpan? maxAge = null;
+        long? maxBytes = null;
+        if (yaml.Mapping(map, "retention", where) is { } retention)
+        {
+            yaml.CheckKeys(retention, "recording.retention", "max_age", "max_size");
+            maxAge = yaml.Duration(retention, "max_age", "recording.retention");
+            if (maxAge is { } age && age <= TimeSpan.Zero)
+            {
+                yaml.Error(yaml.Get(retention, "max_age"), "'max_age' in recording.retention must be longer than 0 (leave it out to keep recordings)");
+            }
+
+            if (yaml.Get(retention, "max_size") is { } sizeNode)
+            {
+                if (sizeNode is YamlScalarNode { Value: { } text } && YamlReader.TryParseSize(text, out long bytes) && bytes >= 1L << 20)
+                {
+                    maxBytes = bytes;
+                }
+                else
+                {
+                    yaml.Error(sizeNode, "'max_size' in recording.retention must be a size of at least 1MiB, such as 500MiB or 20GiB");
+                }
+            }
+        }
+
+        return new RecordingConfig(Path.GetFullPath(Path.Combine(baseDirectory, directory)))
+        {
+            Key = key,
+            GeneratedKeyFile = key is null ? defaultKeyFile : null,
+            OnBackpressure = backpressure,
+            MaxAge = maxAge,
+            MaxTotalBytes = maxBytes,
+            FlushToDisk = yaml.Bool(map, "flush_to_disk", where) ?? false,
+        };
+    }
+
+    /// <summary>
     /// <c>admin: { address, token, tls }</c>. Absent: no admin endpoint. A non-loopback address needs TLS: the API
     /// carries its bearer token and decides approvals.
     /// </summary>

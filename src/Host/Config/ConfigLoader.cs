@@ -46,13 +46,14 @@ public static partial class ConfigLoader
             throw new ConfigException(yaml.Errors);
         }
 
-        yaml.CheckKeys(root, "the config", "listeners", "connections", "identities", "limits", "logging", "policy", "identity_providers", "state", "admin", "approvals");
+        yaml.CheckKeys(root, "the config", "listeners", "connections", "identities", "limits", "logging", "policy", "identity_providers", "state", "admin", "approvals", "recording");
         var limits = ReadLimits(yaml, root);
         var logging = ReadLogging(yaml, root);
         var connections = ReadConnections(yaml, root);
         var identities = ReadIdentities(yaml, root, connections);
         var listeners = ReadListeners(yaml, root, baseDirectory);
         var state = ReadState(yaml, root, baseDirectory);
+        var recording = ReadRecording(yaml, root, baseDirectory, state);
         var admin = ReadAdmin(yaml, root, baseDirectory);
         var approvals = ReadApprovals(yaml, root);
         var providers = new IdentityProviderSet(IdentityProviderReader.Read(yaml, root, baseDirectory, connections.ContainsKey));
@@ -84,7 +85,7 @@ public static partial class ConfigLoader
         }
 
         var snapshot = new PgConfigSnapshot(connections.Values.Select(c => c.Target), directory) { IdentityProviders = providers };
-        return new GatehouseConfig(listeners, snapshot, limits, logging, policy!, policyFile) { PolicyStamp = stamp, Warnings = warnings, State = state, Admin = admin, Approvals = approvals };
+        return new GatehouseConfig(listeners, snapshot, limits, logging, policy!, policyFile) { PolicyStamp = stamp, Warnings = warnings, State = state, Admin = admin, Approvals = approvals, Recording = recording };
     }
 
     /// <summary>

@@ -33,6 +33,9 @@ public sealed record GatehouseConfig(
     /// <summary>The state store (<c>state</c>): grants, approvals, sessions, audit events.</summary>
     public StateConfig State { get; init; } = new(Path.GetFullPath(StateConfig.DefaultFile));
 
+    /// <summary>Session recordings (<c>recording</c>): on unless the config says off.</summary>
+    public RecordingConfig Recording { get; init; } = new(Path.GetFullPath(RecordingConfig.DefaultDirectory)) { Enabled = false };
+
     /// <summary>The admin HTTP endpoint (<c>admin</c>); null: not served.</summary>
     public AdminConfig? Admin { get; init; }
 
