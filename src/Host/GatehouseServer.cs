@@ -1,7 +1,9 @@
 using Gatehouse.Engine;
+using Gatehouse.Engine.Recording;
 using Gatehouse.Host.Admin;
 using Gatehouse.Host.Config;
 using Gatehouse.Host.Policy;
+using Gatehouse.Host.Recordings;
 using Gatehouse.Host.State;
 using Gatehouse.Policy.Access;
 using Gatehouse.Policy.Rules;
@@ -28,6 +30,12 @@ public sealed class GatehouseServer : IAsyncDisposable
     private readonly WebhookAnnouncer _announcer;
     private readonly SessionAuditor _sessionAuditor;
     private AdminEndpoint? _admin;
+
+    // Session recordings (null with recording: off), and the timer that applies their retention.
+    private readonly RecordingService? _recordings;
+    private readonly RecordingKey? _recordingKey;
+    private readonly ILogger _recordingLogger;
+    private Timer? _retention;
 
     // The upstream catalogs masking by column reads, one per connection target, shared by every listener.
     private readonly PgCatalogs _catalogs;
@@ -59,6 +67,24 @@ public sealed class GatehouseServer : IAsyncDisposable
             _announcer);
         _sessionAuditor = new SessionAuditor(Gateway.Sessions, _audit, _store.Instance);
 
+        _recordingLogger = loggerFactory.CreateLogger("Gatehouse.Recording");
+        PgRecordingOptions? recording = null;
+        if (config.Recording.Enabled)
+        {
+            // The key is read (or generated) now: a gateway that cannot sign recordings does not start.
+            _recordingKey = config.Recording.LoadKey(create: true);
+            Directory.CreateDirectory(config.Recording.Directory);
+            _recordings = new RecordingService(new RecordingOptions
+            {
+                Directory = config.Recording.Directory,
+                Key = _recordingKey,
+                FlushToDisk = config.Recording.FlushToDisk,
+                // A statement is one record: the largest client message must fit in half the buffer.
+                MaxBufferedBytes = (int)Math.Min(int.MaxValue, Math.Max(8L << 20, 2L * config.Limits.MaxClientMessageSize + (1 << 20))),
+            }, _recordingLogger);
+            recording = new PgRecordingOptions(_recordings, config.Recording.OnBackpressure, _store.Instance);
+        }
+
         var cancels = new PgCancelKeys();
         _catalogs = new PgCatalogs(new PgCatalogOptions(), loggerFactory);
         foreach (var listener in config.Listeners)
@@ -66,6 +92,7 @@ public sealed class GatehouseServer : IAsyncDisposable
             var protocol = new PgProtocol(listener.Postgres, config.Postgres, cancels, Policy, Approvals, _audit, config.Approvals.StatementTimeout)
             {
                 Catalogs = _catalogs,
+                Recording = recording,
             };
             _postgres.Add(protocol);
             Gateway.AddListener(listener.Name, listener.EndPoint, _sessionAuditor.Wrap(protocol));
@@ -136,9 +163,49 @@ public sealed class GatehouseServer : IAsyncDisposable
             await admin.StartAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        await StartRecordingAsync(cancellationToken).ConfigureAwait(false);
         _sessionAuditor.Start();
         Gateway.Start();
         _reloader?.Start();
+    }
+
+    /// <summary>The session recordings' service; null with <c>recording: off</c>.</summary>
+    public RecordingService? Recordings => _recordings;
+
+    /// <summary>
+    /// Seals what a killed gateway left unsealed (before any new recording is written), then applies retention now
+    /// and every <see cref="RecordingConfig.RetentionInterval"/>.
+    /// </summary>
+    private async Task StartRecordingAsync(CancellationToken cancellationToken)
+    {
+        var config = Config.Recording;
+        if (_recordings is null)
+        {
+            RecordingHostLog.Off(_recordingLogger);
+            return;
+        }
+
+        var recovered = await RecordingRecovery.SealDirectoryAsync(config.Directory, _recordingKey!, _recordingLogger, cancellationToken)
+            .ConfigureAwait(false);
+        RecordingHostLog.Started(_recordingLogger, config.Directory, _recordingKey!.Id, config.OnBackpressure, recovered.Count);
+        if (config.MaxAge is not null || config.MaxTotalBytes is not null)
+        {
+            _retention = new Timer(_ => ApplyRetention(), null, TimeSpan.Zero, config.RetentionInterval);
+        }
+    }
+
+    private void ApplyRetention()
+    {
+        var config = Config.Recording;
+        try
+        {
+            RecordingRetention.Apply(config.Directory, new RecordingRetentionPolicy(config.MaxAge, config.MaxTotalBytes), DateTimeOffset.UtcNow,
+                _recordings!.IsOpen, _recordingLogger);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            RecordingHostLog.RetentionFailed(_recordingLogger, ex.Message);
+        }
     }
 
     /// <summary>
@@ -163,6 +230,17 @@ public sealed class GatehouseServer : IAsyncDisposable
         }
 
         await Gateway.DisposeAsync().ConfigureAwait(false);
+        if (_retention is not null)
+        {
+            await _retention.DisposeAsync().ConfigureAwait(false);
+        }
+
+        // After the gateway: every session has ended and sealed its recording by now.
+        if (_recordings is not null)
+        {
+            await _recordings.DisposeAsync().ConfigureAwait(false);
+        }
+
         await _catalogs.DisposeAsync().ConfigureAwait(false);
         if (_admin is not null)
         {

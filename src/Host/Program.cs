@@ -82,7 +82,19 @@ public static class Program
         }
 
         using var loggerFactory = GatehouseServer.CreateLoggerFactory(config.Logging);
-        await using var server = new GatehouseServer(config, loggerFactory);
+        GatehouseServer created;
+        try
+        {
+            created = new GatehouseServer(config, loggerFactory);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException)
+        {
+            // The recording key or folder (unreadable, too short, not creatable).
+            await Console.Error.WriteLineAsync($"gatehouse: {ex.Message}").ConfigureAwait(false);
+            return 1;
+        }
+
+        await using var server = created;
         try
         {
             await server.StartAsync().ConfigureAwait(false);

@@ -148,6 +148,15 @@ public static class StatementFields
 
     /// <summary>The statement's class as the policy saw it (read, write, ddl, ...).</summary>
     public const byte Class = 5;
+
+    /// <summary>The protocol message that carried it (one byte: PostgreSQL <c>Q</c>, <c>P</c>, <c>B</c>, <c>F</c>).</summary>
+    public const byte Message = 6;
+
+    /// <summary>The portal a Bind creates (empty for the unnamed portal).</summary>
+    public const byte Portal = 7;
+
+    /// <summary>One parameter in binary format, raw bytes, in parameter order (repeated, with 2 and 3).</summary>
+    public const byte BinaryParameter = 8;
 }
 
 /// <summary>Field tags of <see cref="RecordKind.Decision"/> payloads.</summary>
@@ -240,4 +249,7 @@ public static class SessionEndFields
 
     /// <summary>Bytes received from the server (number).</summary>
     public const byte BytesFromServer = 5;
+
+    /// <summary>Values masked in the whole session (number).</summary>
+    public const byte MaskedValues = 6;
 }

@@ -17,10 +17,12 @@ public static class FrameRelay
 {
     /// <summary>
     /// Runs both directions until one stops, then stops the other and returns the first outcome. The session's
-    /// <see cref="Session.Aborted"/> token stops both.
+    /// <see cref="Session.Aborted"/> token stops both. <paramref name="toClient"/> and <paramref name="toServer"/> stand in
+    /// for the connections' outputs when given (a <see cref="Recording.RecordingTap"/> that records what goes out).
     /// </summary>
     public static async Task<RelayOutcome> RunAsync<TClientToServer, TServerToClient>(
-        Session session, TClientToServer clientToServer, TServerToClient serverToClient, RelayWaker waker)
+        Session session, TClientToServer clientToServer, TServerToClient serverToClient, RelayWaker waker,
+        PipeWriter? toClient = null, PipeWriter? toServer = null)
         where TClientToServer : struct, IRelayHandler
         where TServerToClient : struct, IRelayHandler
     {
@@ -30,14 +32,16 @@ public static class FrameRelay
         session.MarkActivity();
 
         var state = new PumpState(session, waker);
-        waker.Attach(client.Input, upstream.Input, client.Output, upstream.Output);
+        var clientOutput = toClient ?? client.Output;
+        var upstreamOutput = toServer ?? upstream.Output;
+        waker.Attach(client.Input, upstream.Input, clientOutput, upstreamOutput);
         using var abortRegistration = session.Aborted.Register(static s => ((PumpState)s!).StopAll(), state);
 
         // Registered after Attach: a drain requested earlier (during login) fires now and still finds the pipes.
         using var drainRegistration = session.DrainRequested.Register(static w => ((RelayWaker)w!).WakeClientToServer(), waker);
 
-        var up = PumpAsync(client.Input, upstream.Output, clientToServer, state, PeerSide.Client);
-        var down = PumpAsync(upstream.Input, client.Output, serverToClient, state, PeerSide.Server);
+        var up = PumpAsync(client.Input, upstreamOutput, clientToServer, state, PeerSide.Client);
+        var down = PumpAsync(upstream.Input, clientOutput, serverToClient, state, PeerSide.Server);
 
         var first = await Task.WhenAny(up, down).ConfigureAwait(false);
         state.StopAll();

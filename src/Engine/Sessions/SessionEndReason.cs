@@ -43,6 +43,8 @@ public enum SessionEndReason : byte
     InternalError,
     /// <summary>The credential the session logged in with (an access token) expired while the session was open.</summary>
     CredentialExpired,
+    /// <summary>The session's recording failed or could not keep up (with on_backpressure: end_session): a session never runs unrecorded.</summary>
+    RecordingFailed,
 }
 
 /// <summary>Which side of a session a fault came from: errors are data and name the failing side.</summary>

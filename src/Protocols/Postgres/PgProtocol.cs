@@ -55,6 +55,9 @@ public sealed class PgProtocol : ISessionProtocol
     /// <summary>The upstream catalogs masking by column needs, shared by the gateway's listeners; null keeps none.</summary>
     internal Masking.PgCatalogs? Catalogs { get; init; }
 
+    /// <summary>Session recording; null records nothing (<c>recording: off</c>).</summary>
+    public PgRecordingOptions? Recording { get; init; }
+
     /// <summary>Swaps in a new configuration; sessions that start afterwards use it.</summary>
     public void Update(PgConfigSnapshot config) => Volatile.Write(ref _config, config);
 
@@ -62,6 +65,12 @@ public sealed class PgProtocol : ISessionProtocol
 
     public Task RefuseAsync(Session session, SessionEndReason reason) => new PgSession(this, session).RefuseAsync(reason);
 }
+
+/// <summary>How a PostgreSQL listener records its sessions.</summary>
+/// <param name="Service">Writes every session's recording.</param>
+/// <param name="OnBackpressure">What a session does when its recording cannot keep up.</param>
+/// <param name="Instance">This gateway run's id: recordings are named <c>INSTANCE-SESSION</c>, as the state store's sessions are keyed.</param>
+public sealed record PgRecordingOptions(Engine.Recording.RecordingService Service, Engine.Recording.RecordingBackpressure OnBackpressure, string Instance);
 
 /// <summary>The cancel keys of every PostgreSQL session of one gateway, shared by its listeners.</summary>
 public sealed class PgCancelKeys

@@ -35,4 +35,7 @@ internal static partial class PgProtocolLog
 
     [LoggerMessage(2011, LogLevel.Warning, "Session {SessionId}: {Identity} on {Connection}: statement held for approval as {RequestId} (rule {Rule})")]
     public static partial void StatementHeld(ILogger logger, long sessionId, string identity, string connection, string requestId, string rule);
+
+    [LoggerMessage(2030, LogLevel.Error, "Session {SessionId}: refused: its recording cannot be written: {Detail}")]
+    public static partial void RecordingRefused(ILogger logger, long sessionId, string detail);
 }

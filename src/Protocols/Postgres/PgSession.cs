@@ -4,6 +4,7 @@ using System.IO.Pipelines;
 using System.Net.Security;
 using System.Security.Authentication;
 using System.Text;
+using Gatehouse.Engine.Recording;
 using Gatehouse.Engine.Relay;
 using Gatehouse.Engine.Sessions;
 using Gatehouse.Policy.Identity;
@@ -13,6 +14,7 @@ using Gatehouse.Policy.Access;
 using Gatehouse.Policy.Rules;
 using Gatehouse.Protocols.Postgres.Masking;
 using Gatehouse.Protocols.Postgres.Policy;
+using Gatehouse.Protocols.Postgres.Recording;
 using Gatehouse.Protocols.Postgres.Relay;
 using Gatehouse.Protocols.Postgres.Wire;
 
@@ -36,6 +38,14 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
     private TokenIdentity? _token;
     private CancelTarget? _cancelTarget;
 
+    // Recording: the writer from authorization on, the recorder (with its taps) once the upstream is connected.
+    private RecordingWriter? _recording;
+    private PgSessionRecorder? _recorder;
+    private PgSessionMasking? _masking;
+
+    /// <summary>Where the client's bytes go: through the recording once it records, else straight out.</summary>
+    private PipeWriter ToClient => _recorder?.ToClient ?? session.Client.Output;
+
     public async Task RunAsync()
     {
         session.Advance(SessionStage.Handshake);
@@ -49,6 +59,7 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
             }
 
             var target = await AuthenticateAndAuthorizeAsync(startup, ct).ConfigureAwait(false);
+            StartRecording(startup, target);
 
             session.Advance(SessionStage.ConnectingUpstream);
             UpstreamLogin login;
@@ -66,7 +77,13 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
             }
 
             session.Upstream = login.Transport;
+            if (_recording is not null)
+            {
+                _recorder = new PgSessionRecorder(_recording, session.Client.Output, login.Transport.Output, protocol.Recording!.OnBackpressure, session);
+            }
+
             var masking = await StartMaskingAsync(target, ct).ConfigureAwait(false);
+            _masking = masking;
             await CompleteLoginAsync(target, login, ct).ConfigureAwait(false);
             await RelayAsync(login, masking).ConfigureAwait(false);
         }
@@ -99,6 +116,8 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
             {
                 protocol.Cancels.Unregister(_cancelProcessId);
             }
+
+            await EndRecordingAsync().ConfigureAwait(false);
         }
     }
 
@@ -473,15 +492,16 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
         var (processId, secretKey) = protocol.Cancels.Register(_cancelTarget);
         _cancelProcessId = processId;
 
-        var output = session.Client.Output;
+        var output = ToClient;
         PgWriter.WriteAuthentication(output, AuthenticationCode.Ok);
         foreach (var frame in login.FramesForClient)
         {
             output.Write(frame);
         }
 
-        // The client gets the gateway's keys, never the upstream's: cancels come back through us.
-        PgWriter.WriteBackendKeyData(output, processId, secretKey);
+        // The client gets the gateway's keys, never the upstream's: cancels come back through us. The key is a
+        // secret of the live session: written past the recording.
+        PgWriter.WriteBackendKeyData(session.Client.Output, processId, secretKey);
         PgWriter.WriteReadyForQuery(output, login.TransactionStatus);
         await output.FlushAsync(ct).ConfigureAwait(false);
         PgProtocolLog.SessionStarted(session.Logger, session.Id, session.Identity!, target.Name, session.Client.IsTls);
@@ -551,11 +571,12 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
             }
         }
 
+        state.Recorder = _recorder;
         RelayOutcome outcome;
         try
         {
-            outcome = await FrameRelay.RunAsync(session, new FrontendRelayHandler(state), new BackendRelayHandler(state), waker)
-                .ConfigureAwait(false);
+            outcome = await FrameRelay.RunAsync(session, new FrontendRelayHandler(state), new BackendRelayHandler(state), waker,
+                _recorder?.ToClient, _recorder?.ToServer).ConfigureAwait(false);
         }
         finally
         {
@@ -572,7 +593,8 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
             outcome.Stop == PumpStop.PeerClosedMidFrame ? "closed in the middle of a message" : null);
 
         await TellClientAboutEndAsync(state).ConfigureAwait(false);
-        if (session.EndReason is not (SessionEndReason.ServerDisconnected or SessionEndReason.ServerProtocolViolation or SessionEndReason.ClientTerminated))
+        if (session.EndReason is not (SessionEndReason.ServerDisconnected or SessionEndReason.ServerProtocolViolation or SessionEndReason.ClientTerminated)
+            && _recorder?.ToServer.HasUnrecorded != true)
         {
             await SayGoodbyeUpstreamAsync(login).ConfigureAwait(false);
         }
@@ -613,16 +635,17 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
     /// <summary>Best-effort, bounded write of a FATAL error to the client; the end reason is already recorded.</summary>
     private async Task TellClientAsync(string sqlState, string message, string? detail = null, string? hint = null)
     {
+        var output = ToClient;
         try
         {
-            PgWriter.WriteFatal(session.Client.Output, sqlState, message, detail, hint);
+            PgWriter.WriteFatal(output, sqlState, message, detail, hint);
         }
         catch (InvalidOperationException)
         {
             return; // The client's pipe is already completed: nobody to tell.
         }
 
-        await FrameRelay.FlushAfterStopAsync(session.Client.Output, FinalWriteTimeout).ConfigureAwait(false);
+        await FrameRelay.FlushAfterStopAsync(output, FinalWriteTimeout).ConfigureAwait(false);
     }
 
     private static async Task SayGoodbyeUpstreamAsync(UpstreamLogin login)
@@ -637,6 +660,83 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
         }
 
         await FrameRelay.FlushAfterStopAsync(login.Transport.Output, FinalWriteTimeout).ConfigureAwait(false);
+    }
+
+    // ---- Recording ---------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Opens the session's recording once it is authorized (so it has an identity and a connection), before the
+    /// gateway logs in upstream. A recording that cannot be created refuses the login: no session runs unrecorded.
+    /// </summary>
+    private void StartRecording(StartupInfo startup, PgConnectionTarget target)
+    {
+        if (protocol.Recording is not { } recording)
+        {
+            return;
+        }
+
+        var info = new RecordingSessionInfo($"{recording.Instance}-{session.Id}", "postgresql")
+        {
+            Identity = session.Identity,
+            Connection = target.Name,
+            ClientAddress = session.Client.RemoteEndPoint?.ToString(),
+            StartTime = session.StartedAt,
+            Attributes = new Dictionary<string, string>
+            {
+                ["role"] = _policy?.Role ?? "",
+                ["database_user"] = startup.User,
+                ["listener"] = session.ListenerName,
+                ["upstream_user"] = target.User,
+                ["instance"] = recording.Instance,
+                ["session_number"] = session.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            },
+        };
+        var writer = recording.Service.Start(info);
+        if (writer.State == RecordingWriterState.Faulted)
+        {
+            PgProtocolLog.RecordingRefused(session.Logger, session.Id, writer.FaultDetail ?? writer.Fault.ToString());
+            throw new PgHandshakeException(SqlState.CannotConnectNow, "the gateway cannot record this session, and sessions are only served recorded",
+                hint: "an administrator will find the reason in the gateway's log", reason: SessionEndReason.RecordingFailed);
+        }
+
+        _recording = writer;
+        // A recording that fails while the session is idle ends it now, not at its next message.
+        writer.Faulted.Register(static state =>
+        {
+            var (s, w) = ((Session, RecordingWriter))state!;
+            s.Abort(SessionEndReason.RecordingFailed, PeerSide.Gateway, $"the recording failed ({w.Fault})");
+        }, (session, writer));
+    }
+
+    /// <summary>
+    /// Ends the recording with the session's end, and cuts a connection that holds bytes the recording does not
+    /// have (a failed or full recording at the end): closing it gracefully would hand them to the peer.
+    /// </summary>
+    private async Task EndRecordingAsync()
+    {
+        if (_recording is null)
+        {
+            return;
+        }
+
+        if (_recorder is { } recorder)
+        {
+            if (recorder.ToClient.HasUnrecorded)
+            {
+                await session.Client.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (recorder.ToServer.HasUnrecorded && session.Upstream is { } upstream)
+            {
+                await upstream.DisposeAsync().ConfigureAwait(false);
+            }
+
+            await recorder.EndAsync(session, _masking?.MaskedValues ?? 0, FinalWriteTimeout).ConfigureAwait(false);
+            return;
+        }
+
+        // Refused before the upstream login: the recording still says who tried and why it ended.
+        await PgSessionRecorder.EndAsync(_recording, session, 0, FinalWriteTimeout).ConfigureAwait(false);
     }
 
     // ---- Out-of-band requests ---------------------------------------------------------------------------

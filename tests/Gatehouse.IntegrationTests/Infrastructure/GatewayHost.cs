@@ -53,6 +53,12 @@ public sealed record GatewaySettings
     /// <summary>The YAML value of the config's <c>approvals</c> key, or null for the defaults.</summary>
     public string? Approvals { get; init; }
 
+    /// <summary>
+    /// The YAML value of the config's <c>recording</c> key, or null for a fresh recordings folder in the temp folder
+    /// (deleted when an in-process gateway is disposed), signed with the generated key.
+    /// </summary>
+    public string? Recording { get; init; }
+
     public const string AllowAllPolicy = """
         roles:
           everything:
@@ -78,6 +84,7 @@ public sealed class GatewayHost : IAsyncDisposable
 
     private int _disposed;
     private bool _ownsState;
+    private bool _ownsRecordings;
 
     private GatewayHost(GatehouseServer server, LogCapture logs, ILoggerFactory loggerFactory, string aliceSecret, string bobSecret, string yaml)
     {
@@ -137,7 +144,11 @@ public sealed class GatewayHost : IAsyncDisposable
             throw;
         }
 
-        return new GatewayHost(server, logs, loggerFactory, aliceSecret, bobSecret, text) { _ownsState = settings.State is null };
+        return new GatewayHost(server, logs, loggerFactory, aliceSecret, bobSecret, text)
+        {
+            _ownsState = settings.State is null,
+            _ownsRecordings = settings.Recording is null,
+        };
     }
 
     /// <summary>The YAML config for a test gateway, with fresh random secrets for alice and bob.</summary>
@@ -224,6 +235,9 @@ public sealed class GatewayHost : IAsyncDisposable
             yaml.AppendLine(CultureInfo.InvariantCulture, $"approvals: {settings.Approvals}");
         }
 
+        yaml.AppendLine(CultureInfo.InvariantCulture,
+            $"recording: {settings.Recording ?? $"{{ directory: {Path.Combine(Path.GetTempPath(), $"gatehouse-recordings-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6))}")} }}"}");
+
         if (extraYaml is not null)
         {
             yaml.AppendLine(extraYaml);
@@ -276,6 +290,9 @@ public sealed class GatewayHost : IAsyncDisposable
         return connection;
     }
 
+    /// <summary>The recordings folder.</summary>
+    public string RecordingDirectory => Server.Config.Recording.Directory;
+
     /// <summary>Waits for the log line of a session's end with the given reason (the gateway writes it after closing).</summary>
     public Task<CapturedLog?> WaitForSessionEndAsync(string reason, TimeSpan? timeout = null) =>
         Logs.WaitForAsync(l => l.EventId == 1011 && l.Message.Contains($"ended: {reason} ", StringComparison.Ordinal), timeout);
@@ -300,6 +317,11 @@ public sealed class GatewayHost : IAsyncDisposable
             {
                 File.Delete(auditLog);
             }
+        }
+
+        if (_ownsRecordings && Directory.Exists(Server.Config.Recording.Directory))
+        {
+            Directory.Delete(Server.Config.Recording.Directory, recursive: true);
         }
     }
 }

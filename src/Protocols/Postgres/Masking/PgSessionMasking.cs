@@ -41,6 +41,8 @@ internal sealed class PgSessionMasking
     private PgCopyPlan? _copy;
     private long _waitedForVersion = -1;
 
+    private long _maskedValues;
+
     public PgSessionMasking(SessionMasking? rules, PgCatalogCache? catalog)
     {
         _rules = rules;
@@ -223,6 +225,12 @@ internal sealed class PgSessionMasking
     /// <summary>Whether a plan for DataRows is in place.</summary>
     public bool HasRows => _rows is not null;
 
+    /// <summary>
+    /// Values masked so far (result cells and COPY fields, by origin or by a detector), for the recording and the
+    /// review. Written by the server direction only.
+    /// </summary>
+    public long MaskedValues => _maskedValues;
+
     private void Build(PgRowPlan plan, in ReadOnlySequence<byte> rowDescription, int referencedRule)
     {
         var rules = _rules;
@@ -347,6 +355,7 @@ internal sealed class PgSessionMasking
                 continue;
             }
 
+            _maskedValues++;
             int lengthAt = scratch.Length;
             scratch.WriteInt32(0);
             bool written;
@@ -609,6 +618,7 @@ internal sealed class PgSessionMasking
         scratch.Write(message[..5]);
         if (!copy.NeedsColumns)
         {
+            _maskedValues++;
             WriteMaskedText(row, false, rules, scratch);
         }
         else
@@ -622,6 +632,7 @@ internal sealed class PgSessionMasking
                 var rule = copy.EveryColumn ?? (column < copy.Columns.Length ? copy.Columns[column] : null);
                 if (rule is not null && !field.SequenceEqual("\\N"u8))
                 {
+                    _maskedValues++;
                     if (rule.Style.Kind == MaskStyleKind.Null || (copy.EveryColumn is null && !copy.TextColumns[column]))
                     {
                         scratch.Write("\\N"u8);

@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Gatehouse.Engine.Relay;
 using Gatehouse.Policy.Access;
+using Gatehouse.Engine.Recording;
 using Gatehouse.Policy.Approvals;
 using Gatehouse.Policy.Masking;
 using Gatehouse.Policy.Rules;
@@ -222,6 +223,7 @@ internal sealed class PgPolicyGate
             stored.PolicyVersion = _policy!.Snapshot.Version;
             _storedBytes += text.Length;
             Enqueue(new PgRequest { Kind = PgRequestKind.Parse, Statement = statement, Text = stored });
+            _state.Recorder?.Decision(RecordedDecision.Allowed);
             return FrameAction.Forward;
         }
     }
@@ -342,6 +344,8 @@ internal sealed class PgPolicyGate
         {
             _held = null;
             ticket.Withdraw();
+            _state.Recorder?.Decision(RecordedDecision.Expired, ticket.Request.Rule, "withdrawn: the policy no longer requires approval",
+                ticket: ticket.Request.Id);
             return null;
         }
 
@@ -357,6 +361,7 @@ internal sealed class PgPolicyGate
             PgProtocolLog.StatementHeld(_state.Session.Logger, _state.Session.Id, _identity, _connection, request.Id, request.Rule);
             _audit.Record(new AuditEvent(now, AuditKinds.StatementHeld, _identity, _connection, _state.Session.Id, request.Id, Detail: "rule " + request.Rule));
             ticket.OnDecided(_waker.WakeClientToServer);
+            _state.Recorder?.Decision(RecordedDecision.Held, request.Rule, verdict.Rule.Description, ticket: request.Id);
         }
 
         switch (ticket.State)
@@ -365,6 +370,7 @@ internal sealed class PgPolicyGate
                 return FrameAction.Hold;
             case ApprovalState.Approved:
                 _held = null;
+                _state.Recorder?.Decision(RecordedDecision.Approved, ticket.Request.Rule, ticket.Reason, ticket.DecidedBy, ticket.Request.Id);
                 if (verdict.Action != PolicyAction.Deny)
                 {
                     verdict = PgVerdict.Allowed;
@@ -373,6 +379,9 @@ internal sealed class PgPolicyGate
                 return null;
             default:
                 _held = null;
+                _state.Recorder?.Decision(ticket.State == ApprovalState.Denied ? RecordedDecision.Rejected : RecordedDecision.Expired, ticket.Request.Rule,
+                    ticket.State == ApprovalState.Withdrawn ? "withdrawn: the client cancelled the statement" : ticket.Reason, ticket.DecidedBy,
+                    ticket.Request.Id);
                 string rule = verdict.Rule?.Name ?? ticket.Request.Rule;
                 verdict = new PgVerdict(PolicyAction.Deny, ticket.State switch
                 {
@@ -384,6 +393,9 @@ internal sealed class PgPolicyGate
                 return null;
         }
     }
+
+    /// <summary>A statement waits for approval: the frame the client direction is offered is that held frame again.</summary>
+    public bool IsHolding => _held is not null;
 
     /// <summary>The client cancelled (CancelRequest): a statement waiting for approval is withdrawn and answered 57014.</summary>
     public void CancelHeld() => _held?.Withdraw();
@@ -620,6 +632,8 @@ internal sealed class PgPolicyGate
             stale.Withdraw();
         }
 
+        _state.Recorder?.Decision(verdict.IsAllowed ? RecordedDecision.Allowed : RecordedDecision.Denied, verdict.Rule?.Name,
+            verdict.IsAllowed ? null : verdict.Rule!.Description);
         if (!_serverSkipping)
         {
             Enqueue(new PgRequest { Kind = kind, Denial = verdict.Rule, MaskRule = maskRule, MaskCopy = maskCopy, MaskReads = maskReads });

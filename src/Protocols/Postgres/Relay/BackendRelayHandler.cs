@@ -117,6 +117,9 @@ internal readonly struct BackendRelayHandler(PgRelayState state) : IRelayHandler
             case BackendCode.ParameterStatus:
                 TrackParameter(frame);
                 return FrameAction.Forward;
+            case BackendCode.CommandComplete when masking is not null && state.Recorder is { } recorder:
+                recorder.OnCommandComplete(frame, masking.MaskedValues);
+                return FrameAction.Forward;
             default:
                 return FrameAction.Forward;
         }

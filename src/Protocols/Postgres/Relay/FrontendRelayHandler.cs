@@ -32,6 +32,16 @@ internal readonly struct FrontendRelayHandler(PgRelayState state) : IRelayHandle
         }
 
         var gate = state.Gate;
+        if (state.Recorder is { } recorder && gate?.IsHolding != true)
+        {
+            // Recorded before it is decided or forwarded (a held frame offered again was recorded the first time).
+            recorder.OnClientMessage(code, frame, state.StandardConformingStrings);
+            if (gate is null && code is (byte)FrontendCode.Query or (byte)FrontendCode.Parse or (byte)FrontendCode.Bind or (byte)FrontendCode.FunctionCall)
+            {
+                recorder.Decision(Engine.Recording.RecordedDecision.Allowed, "unrestricted");
+            }
+        }
+
         switch ((FrontendCode)code)
         {
             case FrontendCode.Sync when gate is not null:

@@ -95,6 +95,9 @@ internal sealed class PgRelayState(Session session, int maxClientMessage, int ma
     /// <summary>Masking of results; null when the policy is unrestricted. Its rules are null while none applies.</summary>
     public Masking.PgSessionMasking? Masking { get; set; }
 
+    /// <summary>The session's recording; null when recording is off.</summary>
+    public Recording.PgSessionRecorder? Recorder { get; set; }
+
     /// <summary>Records a protocol violation; the first fault wins.</summary>
     public void Violation(PeerSide side, string detail) =>
         Session.TrySetEnd(side == PeerSide.Client ? SessionEndReason.ClientProtocolViolation : SessionEndReason.ServerProtocolViolation, side, detail);
