@@ -111,6 +111,11 @@ public sealed class RecordingTap : PipeWriter
         }
 
         EmitPending();
+        if (_failure is not null)
+        {
+            return new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: true));
+        }
+
         return _deferred is { Count: > 0 } ? DrainThenFlushAsync(cancellationToken) : _inner.FlushAsync(cancellationToken);
     }
 
