@@ -120,6 +120,14 @@ public sealed partial class GatewayProcess : IAsyncDisposable
         CommandTimeout = 60,
     }.ConnectionString;
 
+    /// <summary>SIGKILL: the process dies at once, with nothing flushed or sealed.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await _process.WaitForExitAsync(cts.Token);
+    }
+
     /// <summary>Sends SIGTERM (graceful drain) and waits for the exit code.</summary>
     public async Task<int> TerminateAsync(TimeSpan timeout)
     {
