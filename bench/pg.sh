@@ -18,6 +18,9 @@
 #   pg <workload>+policy gatehouse/direct=<ratio> gatehouse/pgbouncer=<ratio> vs-gatehouse=<ratio>
 #   pg <workload>+masking gatehouse/direct=<ratio> gatehouse/pgbouncer=<ratio> vs-gatehouse=<ratio>
 #     (+masking: the policy plus two masked columns of big_rows and every built-in detector on)
+#   pg <workload>+recording gatehouse/direct=<ratio> gatehouse/pgbouncer=<ratio> vs-gatehouse=<ratio> vs-masking=<ratio>
+#     (+recording: policy, masking and session recording all on; vs-masking is the cost of recording alone)
+#   Every other Gatehouse target runs with recording: off, so that each line adds one thing.
 #   peers <workload> pgbouncer/direct=<ratio> haproxy/direct=<ratio>
 set -euo pipefail
 
@@ -337,9 +340,11 @@ start_gatehouse() {
 start_gatehouse_targets() {
   GH_SECRET="bench-$(openssl rand -hex 12 2>/dev/null || echo $RANDOM$RANDOM$RANDOM)"
   GH_VERIFIER=$(gatehouse_hash "$GH_SECRET")
-  start_gatehouse gatehouse
-  start_gatehouse gatehouse+policy "$(bench_policy)"
-  start_gatehouse gatehouse+masking "$(bench_policy)"$'\n'"$(bench_masking)"
+  start_gatehouse gatehouse "" "recording: off"
+  start_gatehouse gatehouse+policy "$(bench_policy)" "recording: off"
+  start_gatehouse gatehouse+masking "$(bench_policy)"$'\n'"$(bench_masking)" "recording: off"
+  # Recordings go to the work directory, on the same disk as everything else; the key is generated there.
+  start_gatehouse gatehouse+recording "$(bench_policy)"$'\n'"$(bench_masking)" "recording: { directory: $WORK/gatehouse+recording/recordings }"
 }
 
 # The policy above plus masking: two columns of big_rows masked by origin (payload keeps its last 8 characters,
@@ -515,7 +520,11 @@ for w in "${WORKLOADS[@]}"; do
     for name in "${T_NAMES[@]}"; do
       if [[ "$name" == gatehouse?* ]]; then
         variant=${name#gatehouse}
-        echo "pg $w$variant gatehouse/direct=$(ratio "$w" "$name" direct) gatehouse/pgbouncer=$(ratio "$w" "$name" pgbouncer) vs-gatehouse=$(ratio "$w" "$name" gatehouse)"
+        line="pg $w$variant gatehouse/direct=$(ratio "$w" "$name" direct) gatehouse/pgbouncer=$(ratio "$w" "$name" pgbouncer) vs-gatehouse=$(ratio "$w" "$name" gatehouse)"
+        if [[ "$name" == gatehouse+recording ]]; then
+          line+=" vs-masking=$(ratio "$w" "$name" gatehouse+masking)"
+        fi
+        echo "$line"
       fi
     done
   fi
@@ -523,6 +532,9 @@ for w in "${WORKLOADS[@]}"; do
 done
 if [[ $ONLY_DIRECT_PEERS -eq 1 ]]; then
   echo "(gatehouse skipped: --only-direct-peers)"
+fi
+if [[ -d "$WORK/gatehouse+recording/recordings" ]]; then
+  echo "recorded by gatehouse+recording: $(find "$WORK/gatehouse+recording/recordings" -type f | wc -l) sessions, $(du -sb "$WORK/gatehouse+recording/recordings" | awk '{printf "%.1f MB", $1 / 1e6}') on disk (LZ4)"
 fi
 
 if [[ $FAILURES -gt 0 ]]; then
