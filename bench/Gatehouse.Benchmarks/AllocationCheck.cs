@@ -76,6 +76,7 @@ internal static class AllocationCheck
             var recording = new RecordingBenchmarks { Payload = payload };
             recording.Setup();
             failures += Measure($"RecordingAppend(Payload={payload})", RecordingBenchmarks.Events, recording.Append);
+            failures += Measure($"RecordingTapRelay(Payload={payload})", RecordingBenchmarks.Events, recording.TapRelay);
             recording.Cleanup();
         }
 

@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using BenchmarkDotNet.Attributes;
 using Gatehouse.Engine.Recording;
 
@@ -10,6 +11,9 @@ namespace Gatehouse.Benchmarks;
 /// <list type="bullet">
 /// <item><see cref="Append"/>: the relay's side alone (copy into the session buffer); the buffer is dropped after each
 /// invocation as if written. The target is 0 B per event.</item>
+/// <item><see cref="TapRelay"/>: what the relay does per server message with recording on: the message copied into
+/// the client's pipe through the <see cref="RecordingTap"/>, which records contiguous writes as one chunk at the
+/// flush, then the flush (the benchmark reads the pipe dry). The target is 0 B per message.</item>
 /// <item><see cref="EndToEndOneCore"/>: everything on one thread: the appends, then the writer thread's work (SHA-256
 /// chain, HMAC seal, LZ4 frame, write to a null stream). Event bytes / time = MB/s per core; the target is 500.</item>
 /// <item><see cref="FileRecording"/>: a whole 17 MB recording through the real writer thread into a file, appends
@@ -32,6 +36,9 @@ public class RecordingBenchmarks : IDisposable
     private RecordingService? _manual;
     private RecordingWriter? _appendWriter;
     private RecordingWriter? _endToEndWriter;
+    private RecordingWriter? _tapWriter;
+    private RecordingTap? _tap;
+    private Pipe? _tapPipe;
     private string _directory = "";
 
     [Params("rows", "random")]
@@ -58,6 +65,10 @@ public class RecordingBenchmarks : IDisposable
         _manual = new RecordingService(new RecordingOptions { Key = Key, GatewayVersion = "bench" }, null, null, startThread: false);
         _appendWriter = _manual.Start(new RecordingSessionInfo("append", "postgresql"), Stream.Null);
         _endToEndWriter = _manual.Start(new RecordingSessionInfo("end-to-end", "postgresql"), Stream.Null);
+        _tapWriter = _manual.Start(new RecordingSessionInfo("tap", "postgresql"), Stream.Null);
+        _tapPipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
+        _tap = new RecordingTap(_tapPipe.Writer, _tapWriter, RecordKind.ServerMessage, RecordDirection.ServerToClient, RecordingBackpressure.Pause,
+            reason => throw new InvalidOperationException(reason), CancellationToken.None);
         _directory = Path.Combine(Path.GetTempPath(), "gatehouse-recording-bench-" + Environment.ProcessId);
         Directory.CreateDirectory(_directory);
     }
@@ -91,6 +102,29 @@ public class RecordingBenchmarks : IDisposable
 
         writer.DiscardBuffered();
         return recorded;
+    }
+
+    [Benchmark(OperationsPerInvoke = Events)]
+    public long TapRelay()
+    {
+        var tap = _tap!;
+        foreach (byte[] payload in _payloads)
+        {
+            tap.Write(payload);
+        }
+
+        var flush = tap.FlushAsync();
+        if (!flush.IsCompletedSuccessfully)
+        {
+            throw new InvalidOperationException("the tap's flush did not complete at once");
+        }
+
+        var reader = _tapPipe!.Reader;
+        reader.TryRead(out var result);
+        long length = result.Buffer.Length;
+        reader.AdvanceTo(result.Buffer.End);
+        _tapWriter!.DiscardBuffered();
+        return length;
     }
 
     [Benchmark(OperationsPerInvoke = Events)]
