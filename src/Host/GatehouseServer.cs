@@ -28,6 +28,7 @@ public sealed class GatehouseServer : IAsyncDisposable
     private readonly SqliteStateStore _store;
     private readonly AuditWriter _audit;
     private readonly WebhookAnnouncer _announcer;
+    private readonly WebhookAnnouncer _auditWebhook;
     private readonly SessionAuditor _sessionAuditor;
     private AdminEndpoint? _admin;
 
@@ -56,7 +57,9 @@ public sealed class GatehouseServer : IAsyncDisposable
 
         // State: opened (and migrated) at start; the services below only use it from then on.
         _store = new SqliteStateStore(config.State.Path);
-        _audit = new AuditWriter(_store, _stateLogger, file: config.State.AuditLog is { } auditLog ? new AuditLogFile(auditLog) : null);
+        _auditWebhook = new WebhookAnnouncer(config.State.AuditWebhook, _stateLogger);
+        _audit = new AuditWriter(_store, _stateLogger, file: config.State.AuditLog is { } auditLog ? new AuditLogFile(auditLog) : null,
+            webhook: _auditWebhook);
         _announcer = new WebhookAnnouncer(config.Approvals.Webhook, _stateLogger);
         Access = new AccessService(_store, Policy, Gateway.Sessions, _audit,
             new AccessOptions(config.Approvals.AllowSelfApproval, config.Approvals.AccessRequestTimeout), _stateLogger, _announcer,
@@ -153,6 +156,7 @@ public sealed class GatehouseServer : IAsyncDisposable
         StateLog.Opened(_stateLogger, _store.Path, _store.SchemaVersion);
         _audit.Start();
         _announcer.Start();
+        _auditWebhook.Start();
         await Access.StartAsync(cancellationToken).ConfigureAwait(false);
         await Approvals.StartAsync(cancellationToken).ConfigureAwait(false);
         if (Config.Admin is { } adminConfig)
@@ -252,6 +256,7 @@ public sealed class GatehouseServer : IAsyncDisposable
         await _sessionAuditor.DisposeAsync().ConfigureAwait(false);
         await _announcer.DisposeAsync().ConfigureAwait(false);
         await _audit.DisposeAsync().ConfigureAwait(false);
+        await _auditWebhook.DisposeAsync().ConfigureAwait(false);
         await _store.DisposeAsync().ConfigureAwait(false);
     }
 

@@ -20,16 +20,24 @@ public static partial class ConfigLoader
         var map = yaml.Mapping(root, "state", "the config");
         string path = StateConfig.DefaultFile;
         string? auditLog = null;
+        Uri? webhook = null;
         if (map is not null)
         {
-            yaml.CheckKeys(map, "state", "path", "audit_log");
+            yaml.CheckKeys(map, "state", "path", "audit_log", "audit_webhook");
             path = yaml.String(map, "path", "state") ?? path;
             auditLog = yaml.String(map, "audit_log", "state");
+            if (yaml.String(map, "audit_webhook", "state") is { } url
+                && (!Uri.TryCreate(url, UriKind.Absolute, out webhook) || webhook.Scheme is not ("http" or "https")))
+            {
+                yaml.Error(yaml.Get(map, "audit_webhook"), "'audit_webhook' in state must be an http:// or https:// URL");
+                webhook = null;
+            }
         }
 
         path = Path.GetFullPath(Path.Combine(baseDirectory, path));
         return new StateConfig(path)
         {
+            AuditWebhook = webhook,
             // By default next to the database, named after it: gatehouse.db -> gatehouse.audit.jsonl.
             AuditLog = auditLog == "none" ? null
                 : auditLog is null ? Path.ChangeExtension(path, StateConfig.DefaultAuditLogExtension)

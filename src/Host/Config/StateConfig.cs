@@ -16,6 +16,9 @@ public sealed record StateConfig(string Path)
 
     /// <summary>The append-only JSON-lines copy of the audit trail (<c>state.audit_log</c>); null when turned off (<c>none</c>).</summary>
     public string? AuditLog { get; init; }
+
+    /// <summary>Where every audit event is also POSTed as JSON, with retries (<c>state.audit_webhook</c>); null: nowhere.</summary>
+    public Uri? AuditWebhook { get; init; }
 }
 
 /// <summary>The <c>admin</c> section: the admin HTTP endpoint.</summary>

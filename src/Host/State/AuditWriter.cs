@@ -16,6 +16,7 @@ public sealed class AuditWriter : IAuditSink, IAsyncDisposable
 
     private readonly IStateStore _store;
     private readonly AuditLogFile? _file;
+    private readonly WebhookAnnouncer? _webhook;
     private readonly ILogger _logger;
     private readonly Channel<object> _queue;
     private Task _writer = Task.CompletedTask;
@@ -24,10 +25,15 @@ public sealed class AuditWriter : IAuditSink, IAsyncDisposable
 
     /// <param name="capacity">Queued items before new ones are dropped: about 2 MB of events at the default.</param>
     /// <param name="file">The JSON-lines copy of the trail (<c>state.audit_log</c>); none when null. Owned: disposed with the writer.</param>
-    public AuditWriter(IStateStore store, ILogger logger, int capacity = 10_000, AuditLogFile? file = null)
+    /// <param name="webhook">
+    /// Where every event is also POSTed as JSON (<c>state.audit_webhook</c>), with retries, after it is stored; none when null.
+    /// Not owned.
+    /// </param>
+    public AuditWriter(IStateStore store, ILogger logger, int capacity = 10_000, AuditLogFile? file = null, WebhookAnnouncer? webhook = null)
     {
         _store = store;
         _file = file;
+        _webhook = webhook is { Enabled: true } ? webhook : null;
         _logger = logger;
         _queue = Channel.CreateBounded<object>(new BoundedChannelOptions(capacity)
         {
@@ -146,6 +152,15 @@ public sealed class AuditWriter : IAuditSink, IAsyncDisposable
                 }
             }
 
+            if (_webhook is not null)
+            {
+                foreach (var e in events)
+                {
+                    _webhook.Announce("audit " + e.Kind, e.Subject ?? e.SessionId?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-",
+                        new AuditWebhookEvent("audit." + e.Kind, e.At.ToUniversalTime(), e.Identity, e.Connection, e.SessionId, e.Subject, e.Actor, e.Detail));
+                }
+            }
+
             events.Clear();
             sessions.Clear();
             foreach (var marker in markers)
@@ -168,3 +183,10 @@ public sealed class AuditWriter : IAuditSink, IAsyncDisposable
         }
     }
 }
+
+/// <summary>
+/// The body of an audit event's webhook POST: the JSON-lines file's fields, and <c>type</c> (<c>audit.</c> and the
+/// event kind, so one endpoint can take approval announcements and audit events apart).
+/// </summary>
+public sealed record AuditWebhookEvent(string Type, DateTimeOffset At, string? Identity, string? Connection, long? Session, string? Subject,
+    string? Actor, string? Detail);
