@@ -428,7 +428,7 @@ public static class ReviewHtmlWriter
         .legend .grant.unused { fill: var(--unused); stroke: var(--unused-edge); stroke-dasharray: 4 2; }
         .legend .revoked { stroke: var(--damaged); stroke-width: 3; }
         td.id { font-family: ui-monospace, Menlo, monospace; white-space: nowrap; }
-        td.text { max-width: 320px; overflow-wrap: anywhere; }
+        td.text { min-width: 12em; max-width: 320px; overflow-wrap: anywhere; }
         tr.session-row { cursor: pointer; }
         tr.session-row:hover { background: #f0f5ff; }
         tr.damaged td { background: #fff1f1; }

@@ -1,4 +1,5 @@
 using Gatehouse.Host.Review;
+using Gatehouse.Policy.Access;
 
 namespace Gatehouse.Tests.Review;
 
@@ -126,6 +127,27 @@ public sealed class ReviewBuilderTests : IAsyncLifetime
             (unused[0].Kind, unused[0].GrantId, unused[0].Role, unused[0].From, unused[0].Until));
         Assert.Equal(("standing", null, "reader", "app"), (unused[1].Kind, unused[1].GrantId, unused[1].Role, unused[1].Connection));
         Assert.Equal((1, 1), (report.Summary.UnusedGrants, report.Summary.UnusedStanding));
+    }
+
+    [Fact]
+    public async Task A_pending_request_past_its_deadline_reads_expired_and_an_automatic_approval_says_so()
+    {
+        // Stored directly, as another gateway would: dave's request, never swept; erin's, approved by the policy.
+        await _scenario.Store.AddAccessRequestAsync(new AccessRequestRecord("ar_pending01", "dave", "app", "writer", TimeSpan.FromMinutes(20), "look",
+            T0.AddHours(1), T0.AddHours(2)), grant: null);
+        var auto = new GrantRecord("gr_auto00001", "ar_auto00001", "erin", "app", "writer", T0.AddHours(5.75), T0.AddHours(6.25), "auto_approve",
+            "on call");
+        await _scenario.Store.AddAccessRequestAsync(new AccessRequestRecord("ar_auto00001", "erin", "app", "writer", TimeSpan.FromMinutes(30), "on call",
+            T0.AddHours(5.75), T0.AddHours(6.75), AccessRequestState.Approved, "auto_approve", T0.AddHours(5.75), "auto_approve: member of group oncall, at most 30m",
+            "gr_auto00001"), auto);
+
+        var report = await _scenario.BuildAsync();
+        var dave = Assert.Single(report.Identities.Single(i => i.Identity == "dave").Requests);
+        Assert.Equal(("expired", T0.AddHours(2), "no decision before the deadline", null), (dave.State, dave.DecidedAt, dave.DecisionReason, dave.DecidedBy));
+        var erin = Assert.Single(report.Identities.Single(i => i.Identity == "erin").Grants);
+        Assert.Equal(("auto_approve", "auto_approve: member of group oncall, at most 30m", "live", false),
+            (erin.ApprovedBy, erin.ApprovalReason, erin.Status, erin.Used));
+        Assert.Equal(2, report.Summary.ExpiredRequests);
     }
 
     [Fact]
