@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The one command that runs every test, on a fresh Debian machine or a developer's.
-# Installs the external programs the integration tests drive (PostgreSQL, PgBouncer, HAProxy, psycopg2,
-# lz4, openssl) only when one is missing, builds the solution once, runs all test projects, and ends with
-# a plain "N passed, N failed, N skipped" line. Exits non-zero on any failure (and when no test ran, which
-# always means test discovery broke; ALLOW_NO_TESTS=1 accepts that).
+# Installs the external programs the tests drive (PostgreSQL, PgBouncer, HAProxy, psycopg2, lz4, openssl,
+# and Chromium, which renders the HTML access review headless) only when one is missing, builds the
+# solution once, runs all test projects, and ends with a plain "N passed, N failed, N skipped" line.
+# Exits non-zero on any failure (and when no test ran, which always means test discovery broke;
+# ALLOW_NO_TESTS=1 accepts that).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,7 +22,7 @@ for d in /usr/lib/postgresql/*/bin; do
   if [[ -x "$d/initdb" && -x "$d/pg_ctl" ]]; then have_pg_server=1; fi
 done
 [[ $have_pg_server -eq 1 ]] || missing+=("postgresql server (initdb)")
-for c in psql pgbench pgbouncer haproxy lz4 openssl; do
+for c in psql pgbench pgbouncer haproxy lz4 openssl chromium; do
   command -v "$c" >/dev/null 2>&1 || missing+=("$c")
 done
 # Debian's interpreter, not whatever python3 is first on PATH (pyenv...): that is where the Debian
@@ -33,11 +34,11 @@ fi
 
 if [[ ${#missing[@]} -gt 0 ]]; then
   say "missing: ${missing[*]}; installing Debian packages"
-  [[ $(id -u) -eq 0 ]] || die "not root: install them with: sudo apt-get install -y postgresql postgresql-contrib pgbouncer haproxy python3-psycopg2 lz4 openssl ca-certificates"
+  [[ $(id -u) -eq 0 ]] || die "not root: install them with: sudo apt-get install -y postgresql postgresql-contrib pgbouncer haproxy python3-psycopg2 lz4 openssl ca-certificates chromium"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q || die "apt-get update failed"
   apt-get install -y -q \
-      postgresql postgresql-contrib pgbouncer haproxy python3 python3-psycopg2 lz4 openssl ca-certificates \
+      postgresql postgresql-contrib pgbouncer haproxy python3 python3-psycopg2 lz4 openssl ca-certificates chromium \
     || die "apt-get install failed"
 else
   say "system packages present"

@@ -64,7 +64,7 @@ public static class Program
 
         return new RootCommand("Gatehouse: an identity-aware access gateway for PostgreSQL")
         {
-            run, check, secret, Cli.AdminCommands.Access(), Cli.AdminCommands.Approvals(),
+            run, check, secret, Cli.AdminCommands.Access(), Cli.AdminCommands.Approvals(), Cli.ReviewCommand.Create(),
         };
     }
 
