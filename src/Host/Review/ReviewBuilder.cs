@@ -306,15 +306,24 @@ public sealed class ReviewBuilder(IStateStore store, IReviewSessionSource sessio
             .FirstOrDefault();
 
     /// <summary>
-    /// The state store's sessions that have no recording: each is matched to the recording of the same identity and
+    /// The state store's sessions that have no recording: each is matched to its recording by id (the recording's
+    /// session id is the store's run id and session number), else to the recording of the same identity and
     /// connection that started closest after it (recording starts once the client is authorized).
     /// </summary>
     private static List<SessionRecord> Unrecorded(List<SessionRecord> stored, List<RecordedSession> recorded)
     {
         var taken = new HashSet<RecordedSession>(ReferenceEqualityComparer.Instance);
         var missing = new List<SessionRecord>();
+        var byId = recorded.GroupBy(r => r.SessionId, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
         foreach (var s in stored)
         {
+            // Recordings are named as the state store keys its sessions: <run id>-<session number>.
+            if (byId.TryGetValue(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{s.Instance}-{s.SessionId}"), out var exact)
+                && taken.Add(exact))
+            {
+                continue;
+            }
+
             RecordedSession? best = null;
             foreach (var r in recorded)
             {
