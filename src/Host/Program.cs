@@ -65,6 +65,7 @@ public static class Program
         return new RootCommand("Gatehouse: an identity-aware access gateway for PostgreSQL")
         {
             run, check, secret, Cli.AdminCommands.Access(), Cli.AdminCommands.Approvals(),
+            Cli.RecordingCommands.Verify(), Cli.RecordingCommands.Sessions(), Cli.RecordingCommands.Replay(), Cli.RecordingCommands.Export(),
         };
     }
 
