@@ -40,8 +40,8 @@ namespace Gatehouse.Host.Recordings;
 /// start of a later ServerMessage record that starts with a whole message; results in between are lost.
 /// ResultMeta records (written at a CommandComplete whose result had masked values) are matched by command tag:
 /// to a CommandComplete of the ServerMessage record just before, when no client record came in between, or else
-/// to the next CommandComplete with that tag in the record that follows. Two results with the same tag in one
-/// pipelined response where only the second was masked can be confused.
+/// to the next CommandComplete with that tag in the stream, before the second ReadyForQuery. Two results with the
+/// same tag in one pipelined response where only the second was masked can be confused.
 /// </remarks>
 public static class RecordingDigest
 {
@@ -247,6 +247,7 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
     private readonly LinkedList<Request> _requests = new();
     private bool _skipUntilSync;
     private string? _skipReason;
+    private HashSet<StatementState> _skipTold = new(ReferenceEqualityComparer.Instance);
     private StatementState? _lastRun;
 
     // The server stream.
@@ -254,6 +255,7 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
     private readonly List<PgBackendMessage> _decoded = [];
     private bool _resyncing;
     private long _resyncSkipped;
+    private long _streamSeen;
     private long _lastBlock = -1;
     private bool _unverifiedSkipped;
 
@@ -367,7 +369,9 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
             ? $"events before block {e.Block} were left out: their block failed verification"
             : _lastBlock < 0
                 ? $"blocks before block {e.Block} are missing or failed verification"
-                : $"the events of blocks {_lastBlock + 1} to {e.Block - 1} are missing or failed verification (block {e.Block} follows block {_lastBlock})";
+                : e.Block == _lastBlock + 2
+                    ? $"the events of block {_lastBlock + 1} are missing or failed verification (block {e.Block} follows block {_lastBlock})"
+                    : $"the events of blocks {_lastBlock + 1} to {e.Block - 1} are missing or failed verification (block {e.Block} follows block {_lastBlock})";
         _unverifiedSkipped = false;
         Add(new GapEvent { Sequence = 0, TimeMicros = e.TimeMicros, Kind = e.Kind, Direction = RecordDirection.None, Detail = detail });
         _decodeProblems.Add($"{detail}: results around it may be missing or shown without their statement");
@@ -811,7 +815,11 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
             if (request.Kind != RequestKind.Sync)
             {
                 // Sent after an error the server had already answered: it skips these until the Sync.
-                request.Statement?.AddResult("skipped: " + _skipReason);
+                if (request.Statement is not null && _skipTold.Add(request.Statement))
+                {
+                    request.Statement.AddResult("skipped: " + _skipReason);
+                }
+
                 return;
             }
 
@@ -825,11 +833,14 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
     {
         _lastChunkCompletes.Clear();
         ReadOnlySpan<byte> chunk = e.Payload.Span;
+        long chunkStart = _streamSeen;
+        _streamSeen += chunk.Length;
         if (_decoder.Error is not null || _resyncing)
         {
             // Out of step: try this record as the start of a message; if it is not one, wait for the next record.
-            _resyncSkipped += _decoder.Pending;
-            _decoder.Reset();
+            // Stream offsets count the bytes read (a gap's bytes are not known).
+            _resyncSkipped += chunkStart - _decoder.Offset;
+            _decoder.Reset(skipped: chunkStart - _decoder.Offset - _decoder.Pending);
             _resyncing = true;
         }
 
@@ -841,16 +852,15 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
             {
                 string detail = $"the server stream does not decode: {_decoder.Error}";
                 _decodeProblems.Add(detail);
-                Add(new StreamProblemEvent { Sequence = 0, TimeMicros = e.TimeMicros, Kind = e.Kind, Direction = e.Direction, Block = e.Block, Detail = detail });
                 foreach (var message in _decoded)
                 {
                     OnServerMessage(message, e);
                 }
 
+                Add(new StreamProblemEvent { Sequence = 0, TimeMicros = e.TimeMicros, Kind = e.Kind, Direction = e.Direction, Block = e.Block, Detail = detail });
                 LoseStep();
             }
 
-            _resyncSkipped += chunk.Length;
             return;
         }
 
@@ -859,7 +869,7 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
             _resyncing = false;
             if (_resyncSkipped > 0)
             {
-                string detail = $"the server stream decodes again from stream offset {_decoder.Offset - chunk.Length + _decoder.Pending}, after {_resyncSkipped} bytes that did not";
+                string detail = $"the server stream decodes again from stream offset {chunkStart}, after {_resyncSkipped} bytes that did not";
                 _decodeProblems.Add(detail);
                 Add(new StreamProblemEvent { Sequence = 0, TimeMicros = e.TimeMicros, Kind = e.Kind, Direction = e.Direction, Block = e.Block, Detail = detail });
                 _resyncSkipped = 0;
@@ -871,15 +881,25 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
             OnServerMessage(message, e);
         }
 
-        if (_decoder.Pending == 0 && _pendingMeta.Count > 0)
-        {
-            // Its CommandComplete did not follow: the ResultMeta stays without a statement.
-            AbandonPendingMeta();
-        }
     }
 
     private void OnServerMessage(PgBackendMessage message, in RecordingEvent e)
     {
+        if (message is PgReadyForQuery && _pendingMeta.Count > 0)
+        {
+            // A ResultMeta is written just before the record with its CommandComplete, which may follow the
+            // ReadyForQuery of an earlier request in that record; past a second ReadyForQuery its CommandComplete
+            // is not coming (a tag that does not match), and it stays without a statement.
+            for (int i = _pendingMeta.Count - 1; i >= 0; i--)
+            {
+                if (++_pendingMeta[i].ReadyCount >= 2)
+                {
+                    _pendingMeta.RemoveAt(i);
+                    _unresolved--;
+                }
+            }
+        }
+
         var statement = Answer(message);
         if (_keepMessages)
         {
@@ -1001,9 +1021,16 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
         var head = _requests.First!.Value;
         head.Statement?.AddResult(text);
         _requests.RemoveFirst();
+        var told = new HashSet<StatementState>(ReferenceEqualityComparer.Instance);
+        if (head.Statement is not null)
+        {
+            told.Add(head.Statement);
+        }
+
         while (_requests.First?.Value is { Kind: not RequestKind.Sync } skipped)
         {
-            if (skipped.Statement is not null && !ReferenceEquals(skipped.Statement, head.Statement))
+            // A Bind and the Execute of its portal are one statement: it is told once.
+            if (skipped.Statement is not null && told.Add(skipped.Statement))
             {
                 skipped.Statement.AddResult("skipped: " + text);
             }
@@ -1015,6 +1042,7 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
         {
             _skipUntilSync = true;
             _skipReason = text;
+            _skipTold = told;
         }
     }
 
@@ -1155,7 +1183,11 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
     private sealed record Request(RequestKind Kind, StatementState? Statement);
 
     /// <summary>A ResultMeta written before its CommandComplete was seen in the stream.</summary>
-    private sealed record PendingMeta(string? Tag, long Masked, int Slot);
+    private sealed record PendingMeta(string? Tag, long Masked, int Slot)
+    {
+        /// <summary>ReadyForQuery messages decoded since it was written.</summary>
+        public int ReadyCount { get; set; }
+    }
 
     /// <summary>A statement as it is being read: decisions and results arrive after it.</summary>
     private sealed class StatementState
