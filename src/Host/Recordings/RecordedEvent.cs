@@ -158,6 +158,9 @@ public sealed record ServerMessageEvent : RecordedEvent
 
     /// <summary>The statement the message answers (index in <see cref="RecordedSession.Statements"/>), or -1 (session messages, start-up, unmatched).</summary>
     public required int StatementIndex { get; init; }
+
+    /// <summary>Whether the message answers a request of the client (possibly one that is not a listed statement: a Parse, a Sync).</summary>
+    public bool Answers { get; init; }
 }
 
 /// <summary>One frontend message of a ClientMessage record (Describe, Execute, Sync, CopyData, ...).</summary>

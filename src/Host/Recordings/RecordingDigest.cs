@@ -900,11 +900,13 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
             }
         }
 
+        bool answers = _requests.First is not null;
         var statement = Answer(message);
         if (_keepMessages)
         {
             Add(new ServerMessageEvent
             {
+                Answers = answers,
                 Sequence = 0,
                 TimeMicros = e.TimeMicros,
                 Kind = e.Kind,

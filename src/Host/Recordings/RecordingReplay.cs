@@ -24,7 +24,7 @@ public sealed record ReplayOptions
 /// </summary>
 public sealed class RecordingReplay
 {
-    private const string Indent = "            ";
+    private const string Indent = "              ";
     private readonly TextWriter _output;
     private readonly ReplayOptions _options;
     private readonly List<string?[]> _rows = [];
@@ -104,7 +104,7 @@ public sealed class RecordingReplay
         _output.WriteLine(s.EndReason is null
             ? $"end:         no SessionEnd record (the recording stops {Seconds(s.Duration)} in)"
             : $"end:         {s.EndReason}{(s.EndSide is null ? "" : $" ({s.EndSide})")} after {Seconds(s.Duration)}");
-        _output.WriteLine($"statements:  {s.Statements.Count} ({s.Denied} denied, {s.Held} held), {s.MaskedValues} values masked");
+        _output.WriteLine($"statements:  {s.Statements.Count} ({s.Denied} denied, {s.Held} held), {Plural(s.MaskedValues, "value")} masked");
         _output.WriteLine($"integrity:   {IntegrityText(s)}");
         _output.WriteLine($"file:        {s.Path}");
         foreach (string problem in s.DecodeProblems)
@@ -145,7 +145,7 @@ public sealed class RecordingReplay
                 WriteClient(client);
                 break;
             case ResultMetaEvent meta:
-                Line(e, $"   {meta.MaskedValues} value{(meta.MaskedValues == 1 ? "" : "s")} masked" + (meta.CommandTag is null ? "" : $" in {meta.CommandTag}"));
+                Line(e, $"   {Plural(meta.MaskedValues, "value")} masked" + (meta.CommandTag is null ? "" : $" in {meta.CommandTag}"));
                 break;
             case ErrorEvent error:
                 Line(e, $"error ({DirectionText(error.Direction)}): {error.Severity} {error.Code}: {Clean(error.Message ?? "", int.MaxValue)}".Replace("  ", " ", StringComparison.Ordinal));
@@ -165,7 +165,7 @@ public sealed class RecordingReplay
 
                 if (end.MaskedValues is { } masked)
                 {
-                    bytes.Add($"{masked} values masked");
+                    bytes.Add($"{Plural(masked, "value")} masked");
                 }
 
                 Line(e, $"session end: {end.Reason ?? "(no reason)"}{(end.Side is null ? "" : $" ({end.Side})")}"
@@ -263,7 +263,7 @@ public sealed class RecordingReplay
             case PgNoticeMessage notice:
                 FlushTable(e);
                 string text = notice.ToString() + (notice.Detail is null ? "" : $" (detail: {notice.Detail})") + (notice.Hint is null ? "" : $" (hint: {notice.Hint})");
-                Line(e, (e.StatementIndex >= 0 ? "   " : "") + Clean(text, int.MaxValue));
+                Line(e, (e.Answers ? "   " : "") + Clean(text, int.MaxValue));
                 break;
             case PgSimpleMessage { Code: 'I' }:
                 Line(e, "   (empty query)");
@@ -354,6 +354,8 @@ public sealed class RecordingReplay
             _columns = null;
         }
     }
+
+    private static string Plural(long n, string noun) => $"{n} {noun}{(n == 1 ? "" : "s")}";
 
     private void Line(RecordedEvent e, string text) => _output.WriteLine($"{("+" + Seconds(e.At)),-10} {text}");
 

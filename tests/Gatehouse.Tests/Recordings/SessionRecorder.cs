@@ -144,6 +144,9 @@ internal sealed class SessionRecorder : IAsyncDisposable
             w.WriteNumber(6, masked);
         });
 
+    /// <summary>Writes what was recorded so far, leaving the recording open (as a live session's is).</summary>
+    public Task FlushAsync() => _writer.FlushAsync();
+
     /// <summary>Writes the final seal and returns the file.</summary>
     public async Task<string> CloseAsync()
     {
