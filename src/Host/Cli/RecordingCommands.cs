@@ -309,16 +309,26 @@ internal static class RecordingCommands
         }
     }
 
-    /// <summary>After a replay or export: a damaged recording is said again on standard error, and exits 1.</summary>
+    /// <summary>
+    /// After a replay or export: what <c>verify</c> would fail (damaged, signed with another key, cut short) is said
+    /// again on standard error, and exits 1.
+    /// </summary>
     private static async Task<int> DamageAsync(RecordedSession session, TextWriter error)
     {
-        if (session.Integrity == RecordingIntegrity.Damaged)
+        string? failure = session.Integrity == RecordingIntegrity.Damaged
+            ? $"is damaged: {string.Join("; ", session.Problems)}"
+            : session.Verification?.Has(RecordingProblemKind.KeyIdMismatch) == true
+                ? $"is signed with key {session.KeyId}, not the key given: it was not verified"
+                : session.Integrity == RecordingIntegrity.Unsealed && !RecordingFiles.IsBeingWritten(session.Path)
+                    ? "has no final seal: it was cut short"
+                    : null;
+        if (failure is null)
         {
-            await error.WriteLineAsync($"gatehouse: the recording {session.Path} is damaged: {string.Join("; ", session.Problems)}").ConfigureAwait(false);
-            return Failed;
+            return Ok;
         }
 
-        return Ok;
+        await error.WriteLineAsync($"gatehouse: the recording {session.Path} {failure}").ConfigureAwait(false);
+        return Failed;
     }
 
     private static DateTimeOffset? Time(string? text, string option, DateTimeOffset now)

@@ -193,6 +193,15 @@ public sealed class RecordingCommandsTests : IDisposable
         var otherKey = new RecordingConfig(Dir) { GeneratedKeyFile = other }.LoadKey(create: false);
         (code, output, _) = await RunAsync("verify", path, "--key-file", other);
         Assert.Equal((1, $"unverifiable {path}: signed with key {_key.Id}, not {otherKey.Id}: give that key\n"), (code, output));
+        (code, output, error) = await RunAsync("replay", path, "--key-file", other);
+        Assert.Equal(1, code);
+        Assert.Contains("WARNING: seal signatures were not checked: a rewritten recording would not be detected.\n", output);
+        Assert.Contains($"integrity:   intact, signatures not checked (signed with key {_key.Id}, not the key given)\n", output);
+        Assert.Equal($"gatehouse: the recording {path} is signed with key {_key.Id}, not the key given: it was not verified\n", error);
+
+        (code, output, error) = await RunAsync("replay", path, "--no-key");
+        Assert.Equal((0, ""), (code, error));
+        Assert.Contains("integrity:   intact, signatures not checked (no key)\n", output);
     }
 
     [Fact]
@@ -220,6 +229,14 @@ public sealed class RecordingCommandsTests : IDisposable
 
         (code, _, _) = await RunAsync("verify", live.Path, "--key-file", _keyFile);
         Assert.Equal(0, code);
+
+        // Replay shows what there is, and fails only the one cut short.
+        var (liveCode, liveOutput, liveError) = await RunAsync("replay", live.Path, "--key-file", _keyFile);
+        Assert.Equal((0, ""), (liveCode, liveError));
+        Assert.Contains("WARNING: this recording has no final seal: it is still being written, or its end was lost.\n", liveOutput);
+        Assert.Contains("+1.000s    Q  SELECT 1\n", liveOutput);
+        var (cutCode, _, cutError) = await RunAsync("replay", cut, "--key-file", _keyFile);
+        Assert.Equal((1, $"gatehouse: the recording {cut} has no final seal: it was cut short\n"), (cutCode, cutError));
     }
 
     [Fact]
