@@ -338,6 +338,49 @@ public sealed class RecordingDigestTests : IDisposable
         Assert.NotEmpty(session.Problems);
     }
 
+    [Fact]
+    public async Task Signed_records_full_of_garbage_never_throw()
+    {
+        var random = new Random(77);
+        RecordKind[] kinds = [RecordKind.SessionStart, RecordKind.Statement, RecordKind.Decision, RecordKind.ResultMeta, RecordKind.ServerMessage,
+            RecordKind.ClientMessage, RecordKind.Error, RecordKind.SessionEnd, (RecordKind)0x40];
+        for (int round = 0; round < 20; round++)
+        {
+            await using var r = SessionRecorder.Start(_fixture.Directory, Key, $"sess-garbage-{round}");
+            r.At(0.01);
+            r.Server(Backend.Startup());
+            int structured = 1; // the SessionStart the writer records
+            for (int i = 0; i < 200; i++)
+            {
+                r.At(1 + i * 0.01);
+                var payload = new byte[random.Next(0, 120)];
+                random.NextBytes(payload);
+                if (payload.Length > 2 && random.Next(3) == 0)
+                {
+                    payload[0] = (byte)random.Next(1, 9); // a plausible field tag
+                    payload[1] = (byte)random.Next(0, payload.Length - 1);
+                }
+
+                var kind = kinds[random.Next(kinds.Length)];
+                structured += kind is RecordKind.ServerMessage or RecordKind.ClientMessage ? 0 : 1;
+                r.Raw(kind, (RecordDirection)random.Next(0, 5), payload);
+            }
+
+            string path = await r.CloseAsync();
+            var session = await RecordingDigest.ReadAsync(path, Key);
+            Assert.Equal(RecordingIntegrity.Intact, session.Integrity);
+            Assert.Equal($"sess-garbage-{round}", session.SessionId);
+            // Each structured record is one event, whatever its fields; the garbage stream is reported, not thrown.
+            var events = await ReadEventsAsync(path);
+            Assert.Equal(structured, events.Count(e => e is not (ServerMessageEvent or ClientMessageEvent or StreamProblemEvent)));
+            Assert.Equal(Enumerable.Range(0, events.Count).Select(i => (long)i), events.Select(e => e.Sequence));
+            Assert.Contains(events, e => e is StreamProblemEvent);
+            using var sink = new StringWriter();
+            await RecordingReplay.WriteAsync(session, RecordingDigest.ReadEventsAsync(path, Key), sink);
+            await RecordingExport.WriteJsonLinesAsync(session, RecordingDigest.ReadEventsAsync(path, Key), sink);
+        }
+    }
+
     [Theory]
     [InlineData("public.\"Orders\"", "public.\"Orders\"")]
     [InlineData("Public.\"orders\"", "public.orders")]

@@ -144,6 +144,9 @@ internal sealed class SessionRecorder : IAsyncDisposable
             w.WriteNumber(6, masked);
         });
 
+    /// <summary>Any record, as given (for records a reader must survive).</summary>
+    public void Raw(RecordKind kind, RecordDirection direction, byte[] payload) => Append(kind, direction, payload);
+
     /// <summary>Writes what was recorded so far, leaving the recording open (as a live session's is).</summary>
     public Task FlushAsync() => _writer.FlushAsync();
 
