@@ -64,7 +64,9 @@ public static class Program
 
         return new RootCommand("Gatehouse: an identity-aware access gateway for PostgreSQL")
         {
-            run, check, secret, Cli.AdminCommands.Access(), Cli.AdminCommands.Approvals(), Cli.ReviewCommand.Create(),
+            run, check, secret, Cli.AdminCommands.Access(), Cli.AdminCommands.Approvals(),
+            Cli.RecordingCommands.Verify(), Cli.RecordingCommands.Sessions(), Cli.RecordingCommands.Replay(), Cli.RecordingCommands.Export(),
+            Cli.ReviewCommand.Create(),
         };
     }
 

@@ -56,17 +56,28 @@ internal static class ReviewCommand
     }
 
     /// <summary>
-    /// Where sessions come from when the caller does not say: nothing yet (the recording digest reader plugs in here),
-    /// with a note in the report's warnings saying so. Sessions the state store knows of are still reported, without
-    /// what they ran.
+    /// Where sessions come from when the caller does not say: the recordings folder, verified with the recording key.
+    /// Without recordings (recording: off) or without the key, the report says so in its warnings.
     /// </summary>
     internal static IReviewSessionSource DefaultSessions(GatehouseConfig config, ICollection<string> notes)
     {
-        notes.Add(config.Recording.Enabled
-            ? $"session recordings in {config.Recording.Directory} were not read (this build has no recording reader for the review): "
-              + "sessions come from the state store, without what they ran"
-            : "recording is off in the config (recording: off): sessions come from the state store, without what they ran");
-        return NoRecordedSessions.Instance;
+        if (!config.Recording.Enabled)
+        {
+            notes.Add("recording is off in the config (recording: off): sessions come from the state store, without what they ran");
+            return NoRecordedSessions.Instance;
+        }
+
+        Engine.Recording.RecordingKey? key = null;
+        try
+        {
+            key = config.Recording.LoadKey(create: false);
+        }
+        catch (InvalidOperationException ex)
+        {
+            notes.Add($"recordings are read without their key, so their seals are not checked: {ex.Message}");
+        }
+
+        return new Review.RecordingDirectorySource(config.Recording.Directory, key);
     }
 
     /// <summary>Runs one review; returns the exit code.</summary>

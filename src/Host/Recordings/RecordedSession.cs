@@ -59,6 +59,27 @@ public sealed record RecordedSession
     public int Denied => Statements.Count(s => s.Outcome == RecordedDecision.Denied);
 
     public int Held => Statements.Count(s => s.WasHeld);
+
+    /// <summary>Which side ended the session (SessionEnd field 2: client, server, gateway), when recorded.</summary>
+    public string? EndSide { get; init; }
+
+    /// <summary>The SessionStart attributes (<c>role</c>, <c>database_user</c>, <c>listener</c>, <c>upstream_user</c>, ...).</summary>
+    public IReadOnlyDictionary<string, string> Attributes { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The id of the key the recording is signed with (from its header), when the header was readable.</summary>
+    public string? KeyId { get; init; }
+
+    /// <summary>Whether seal signatures were checked: false when read without the key, or with a key of another id.</summary>
+    public bool SignaturesChecked { get; init; }
+
+    /// <summary>
+    /// What could not be decoded or matched, in words (a server stream out of step, a gap left by damaged blocks, a
+    /// malformed record); empty when everything read was understood. Not about integrity: see <see cref="Problems"/>.
+    /// </summary>
+    public IReadOnlyList<string> DecodeProblems { get; init; } = [];
+
+    /// <summary>The verification in full (blocks, offsets, problem kinds).</summary>
+    public RecordingVerification? Verification { get; init; }
 }
 
 /// <summary>One statement of a recorded session, as decided.</summary>
@@ -67,7 +88,10 @@ public sealed record RecordedStatement
     /// <summary>When the client sent it, from the session's start.</summary>
     public required TimeSpan At { get; init; }
 
-    /// <summary>The protocol message: <c>Q</c> simple query, <c>B</c> bind of a prepared statement, <c>F</c> function call.</summary>
+    /// <summary>
+    /// The protocol message: <c>Q</c> simple query, <c>B</c> bind of a prepared statement, <c>F</c> function call;
+    /// <c>P</c> for a Parse that was refused (an allowed Parse runs nothing: its Binds are the statements).
+    /// </summary>
     public required char Message { get; init; }
 
     /// <summary>The statement text (passwords redacted); for a Bind, the text of the statement it binds.</summary>
@@ -99,4 +123,29 @@ public sealed record RecordedStatement
 
     /// <summary>Values masked in its results.</summary>
     public long MaskedValues { get; init; }
+
+    /// <summary>
+    /// Whether a final decision (allowed or denied) was recorded. False when the recording ends before it (a
+    /// statement still held, a crash); <see cref="Outcome"/> is then the last decision recorded (held, approved),
+    /// denied after a rejection or expiry, or allowed when none was.
+    /// </summary>
+    public bool Decided { get; init; } = true;
+
+    /// <summary>Why it was denied (the rule's description) or rejected (the approver's reason).</summary>
+    public string? Reason { get; init; }
+
+    /// <summary>Each result on its own (<see cref="Result"/> joins them): one per statement of a multi-statement query.</summary>
+    public IReadOnlyList<string> Results { get; init; } = [];
+
+    /// <summary>The prepared statement's name (Bind, and a refused Parse); empty for the unnamed statement.</summary>
+    public string? StatementName { get; init; }
+
+    /// <summary>The portal a Bind created; empty for the unnamed portal.</summary>
+    public string? Portal { get; init; }
+
+    /// <summary>Tables and views the text names.</summary>
+    public IReadOnlyList<string> Tables { get; init; } = [];
+
+    /// <summary>Its place in <see cref="RecordedSession.Statements"/>.</summary>
+    public int Index { get; init; }
 }
