@@ -208,4 +208,19 @@ step "Gatehouse's log of these sessions (no secret appears in it)"
 kill -TERM "$GH_PID"; wait "$GH_PID" 2>/dev/null || true; GH_PID=""
 grep -E "connected to|ended:|authentication failed|refused by policy|held for approval" "$WORK/gatehouse.log" | sed 's/^/  /'
 if grep -q -e "$UPSTREAM_PASSWORD" -e alice-demo-secret "$WORK/gatehouse.log"; then die "a secret reached the log"; fi
+step "Session recordings: every session above, sealed and signed; one replayed as its client saw it"
+gh_cfg() { "$GH" "$@" --config "$WORK/gatehouse.yaml"; }
+gh_cfg verify | tail -n 3 | sed 's/^/  /'
+gh_cfg sessions list | sed 's/^/  /'
+# The session that masked the most values: what alice saw of the customers table.
+MASKED_ID=$(gh_cfg sessions list --format json | python3 -c 'import json,sys; s=json.load(sys.stdin); print(max(s, key=lambda x: x["masked"])["session"])')
+gh_cfg replay "$MASKED_ID" --max-rows 3 | head -n 40 | sed 's/^/  /'
+gh_cfg export "$MASKED_ID" --format jsonl | head -n 2 | cut -c1-160 | sed 's/^/  /'
+if grep -rqa -e "$UPSTREAM_PASSWORD" -e alice-demo-secret "$WORK/recordings"; then die "a secret reached a recording"; fi
+lz4 -d -c "$(ls "$WORK"/recordings/*.ghrec.lz4 | head -n1)" > /dev/null && echo "  lz4 -d reads the recordings"
+
+step "Access review of the last day: grants, approvals, sessions, what ran, what was masked, access never used"
+gh_cfg review --since 1d --format table | head -n 40 | sed 's/^/  /'
+gh_cfg review --since 1d --format html --output "$WORK/review.html"
+echo "  HTML report (one self-contained file): $WORK/review.html"
 step "Demo complete"
