@@ -34,7 +34,6 @@ public sealed class GatehouseServer : IAsyncDisposable
 
     // Session recordings (null with recording: off), and the timer that applies their retention.
     private readonly RecordingService? _recordings;
-    private readonly RecordingKey? _recordingKey;
     private readonly ILogger _recordingLogger;
     private Timer? _retention;
 
@@ -75,12 +74,12 @@ public sealed class GatehouseServer : IAsyncDisposable
         if (config.Recording.Enabled)
         {
             // The key is read (or generated) now: a gateway that cannot sign recordings does not start.
-            _recordingKey = config.Recording.LoadKey(create: true);
+            var key = config.Recording.LoadKey(create: true);
             Directory.CreateDirectory(config.Recording.Directory);
             _recordings = new RecordingService(new RecordingOptions
             {
                 Directory = config.Recording.Directory,
-                Key = _recordingKey,
+                Key = key,
                 FlushToDisk = config.Recording.FlushToDisk,
                 // A statement is one record: the largest client message must fit in half the buffer.
                 MaxBufferedBytes = (int)Math.Min(int.MaxValue, Math.Max(8L << 20, 2L * config.Limits.MaxClientMessageSize + (1 << 20))),
@@ -189,9 +188,9 @@ public sealed class GatehouseServer : IAsyncDisposable
             return;
         }
 
-        var recovered = await RecordingRecovery.SealDirectoryAsync(config.Directory, _recordingKey!, _recordingLogger, cancellationToken)
-            .ConfigureAwait(false);
-        RecordingHostLog.Started(_recordingLogger, config.Directory, _recordingKey!.Id, config.OnBackpressure, recovered.Count);
+        var key = _recordings.Options.Key;
+        var recovered = await RecordingRecovery.SealDirectoryAsync(config.Directory, key, _recordingLogger, cancellationToken).ConfigureAwait(false);
+        RecordingHostLog.Started(_recordingLogger, config.Directory, key.Id, config.OnBackpressure, recovered.Count);
         if (config.MaxAge is not null || config.MaxTotalBytes is not null)
         {
             _retention = new Timer(_ => ApplyRetention(), null, TimeSpan.Zero, config.RetentionInterval);

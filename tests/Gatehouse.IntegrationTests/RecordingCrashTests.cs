@@ -30,7 +30,7 @@ public sealed class RecordingCrashTests(PostgresFixture fixture) : IAsyncLifetim
 
     private GatewaySettings Settings => new() { Recording = $"{{ directory: {_directory}, key: {{ value: \"{_key}\" }} }}" };
 
-    private RecordingKey Key => new(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(_key)).AsSpan(0, 8)), Encoding.UTF8.GetBytes(_key));
+    private RecordingKey Key => new Host.Config.RecordingConfig(_directory) { Key = Engine.Secrets.SecretReference.FromValue(_key) }.LoadKey(create: false);
 
     [Fact]
     public async Task Sigkill_during_a_busy_session_leaves_a_recording_the_next_start_seals()

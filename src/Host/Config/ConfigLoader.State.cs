@@ -53,10 +53,11 @@ public static partial class ConfigLoader
     private static RecordingConfig ReadRecording(YamlReader yaml, YamlMappingNode root, string baseDirectory, StateConfig state)
     {
         string defaultKeyFile = Path.Combine(Path.GetDirectoryName(state.Path)!, RecordingConfig.DefaultKeyFile);
+        var defaults = new RecordingConfig(Path.GetFullPath(Path.Combine(baseDirectory, RecordingConfig.DefaultDirectory))) { GeneratedKeyFile = defaultKeyFile };
         var node = yaml.Get(root, "recording");
         if (node is YamlScalarNode { Value: "off" })
         {
-            return new RecordingConfig(Path.GetFullPath(Path.Combine(baseDirectory, RecordingConfig.DefaultDirectory))) { Enabled = false };
+            return defaults with { Enabled = false, GeneratedKeyFile = null };
         }
 
         var map = node is null ? null : yaml.Mapping(root, "recording", "the config");
@@ -67,7 +68,7 @@ public static partial class ConfigLoader
                 yaml.Error(node, "'recording' must be a mapping (directory, key, on_backpressure, retention, flush_to_disk) or off");
             }
 
-            return new RecordingConfig(Path.GetFullPath(Path.Combine(baseDirectory, RecordingConfig.DefaultDirectory))) { GeneratedKeyFile = defaultKeyFile };
+            return defaults;
         }
 
         const string where = "recording";

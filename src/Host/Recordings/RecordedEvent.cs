@@ -12,16 +12,16 @@ namespace Gatehouse.Host.Recordings;
 public abstract record RecordedEvent
 {
     /// <summary>0, 1, 2, ... over the events of one recording.</summary>
-    public required long Sequence { get; init; }
+    public long Sequence { get; init; }
 
     /// <summary>Microseconds since the session started (for a backend message: the time of the record that completed it).</summary>
-    public required ulong TimeMicros { get; init; }
+    public ulong TimeMicros { get; init; }
 
     /// <summary>The record's kind (for notes the reader adds: the kind of the record where it noticed).</summary>
-    public required RecordKind Kind { get; init; }
+    public RecordKind Kind { get; init; }
 
     /// <summary>The record's direction.</summary>
-    public required RecordDirection Direction { get; init; }
+    public RecordDirection Direction { get; init; }
 
     /// <summary>The block the record came from (-1 for notes).</summary>
     public long Block { get; init; } = -1;

@@ -201,22 +201,6 @@ public static class RecordingDigest
     }
 }
 
-/// <summary>Field tags of Statement and SessionEnd records that the engine's tag classes do not name (docs/recording-format.md).</summary>
-internal static class RecordedFieldTags
-{
-    /// <summary>Statement field 6: the protocol message code (1 byte).</summary>
-    public const byte StatementMessage = 6;
-
-    /// <summary>Statement field 7: the portal name.</summary>
-    public const byte StatementPortal = 7;
-
-    /// <summary>Statement field 8: a binary-format parameter (raw bytes), in parameter order.</summary>
-    public const byte StatementBinaryParameter = 8;
-
-    /// <summary>SessionEnd field 6: masked values in the whole session.</summary>
-    public const byte SessionEndMaskedValues = 6;
-}
-
 /// <summary>One pass over a recording: decodes every record, follows the server stream and builds the digest.</summary>
 internal sealed class DigestBuilder(string path, bool keepMessages)
 {
@@ -323,7 +307,7 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
         switch (e.Kind)
         {
             case RecordKind.SessionStart:
-                _start = ReadSessionStart(e);
+                _start = Stamp(ReadSessionStart(e), e);
                 Add(_start);
                 break;
             case RecordKind.Statement:
@@ -348,10 +332,10 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
                 OnSessionEnd(e);
                 break;
             case RecordKind.Recovery:
-                Add(new RecoveryEvent { Sequence = 0, TimeMicros = e.TimeMicros, Kind = e.Kind, Direction = e.Direction, Block = e.Block, Json = Encoding.UTF8.GetString(e.Payload.Span) });
+                Add(new RecoveryEvent { Json = Encoding.UTF8.GetString(e.Payload.Span) }, e);
                 break;
             default:
-                Add(new UnknownRecordEvent { Sequence = 0, TimeMicros = e.TimeMicros, Kind = e.Kind, Direction = e.Direction, Block = e.Block, PayloadLength = e.Payload.Length });
+                Add(new UnknownRecordEvent { PayloadLength = e.Payload.Length }, e);
                 break;
         }
     }
@@ -363,6 +347,13 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
         return _out.Count - 1;
     }
 
+    /// <summary>Appends an event made from record <paramref name="from"/>, with that record's time, kind, direction and block.</summary>
+    private int Add(RecordedEvent e, in RecordingEvent from) => Add(Stamp(e, from));
+
+    private static T Stamp<T>(T e, in RecordingEvent from)
+        where T : RecordedEvent =>
+        (T)(e with { TimeMicros = from.TimeMicros, Kind = from.Kind, Direction = from.Direction, Block = from.Block });
+
     private void Gap(in RecordingEvent e)
     {
         string detail = _unverifiedSkipped
@@ -373,7 +364,7 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
                     ? $"the events of block {_lastBlock + 1} are missing or failed verification (block {e.Block} follows block {_lastBlock})"
                     : $"the events of blocks {_lastBlock + 1} to {e.Block - 1} are missing or failed verification (block {e.Block} follows block {_lastBlock})";
         _unverifiedSkipped = false;
-        Add(new GapEvent { Sequence = 0, TimeMicros = e.TimeMicros, Kind = e.Kind, Direction = RecordDirection.None, Detail = detail });
+        Add(new GapEvent { TimeMicros = e.TimeMicros, Kind = e.Kind, Direction = RecordDirection.None, Detail = detail });
         _decodeProblems.Add($"{detail}: results around it may be missing or shown without their statement");
         LoseStep();
     }
@@ -390,7 +381,7 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
 
     private SessionStartEvent ReadSessionStart(in RecordingEvent e)
     {
-        var start = new SessionStartEvent { Sequence = 0, TimeMicros = e.TimeMicros, Kind = e.Kind, Direction = e.Direction, Block = e.Block };
+        var start = new SessionStartEvent();
         try
         {
             using var json = JsonDocument.Parse(e.Payload);
@@ -459,13 +450,13 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
                 case StatementFields.Class:
                     recordedClass = RecordFieldReader.GetText(value);
                     break;
-                case RecordedFieldTags.StatementMessage when value.Length == 1:
+                case StatementFields.Message when value.Length == 1:
                     message = (char)value[0];
                     break;
-                case RecordedFieldTags.StatementPortal:
+                case StatementFields.Portal:
                     portal = RecordFieldReader.GetText(value);
                     break;
-                case RecordedFieldTags.StatementBinaryParameter:
+                case StatementFields.BinaryParameter:
                     parameters.Add(PgText.Hex(value));
                     break;
             }
@@ -540,11 +531,6 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
         _undecided = state;
         var ev = new StatementEvent
         {
-            Sequence = 0,
-            TimeMicros = e.TimeMicros,
-            Kind = e.Kind,
-            Direction = e.Direction,
-            Block = e.Block,
             StatementIndex = state.Index,
             Message = message,
             Text = text,
@@ -555,7 +541,7 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
             Tables = tables,
             UnknownStatement = unknownStatement,
         };
-        int slot = Add(ev);
+        int slot = Add(ev, e);
         if (message == 'P')
         {
             state.EventSlot = slot;
@@ -652,11 +638,6 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
 
         Add(new DecisionEvent
         {
-            Sequence = 0,
-            TimeMicros = e.TimeMicros,
-            Kind = e.Kind,
-            Direction = e.Direction,
-            Block = e.Block,
             StatementIndex = target?.Index ?? -1,
             Outcome = outcome,
             OutcomeCode = code,
@@ -664,7 +645,7 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
             Approver = approver,
             Reason = reason,
             Ticket = ticket,
-        });
+        }, e);
     }
 
     private void OnResultMeta(in RecordingEvent e)
@@ -700,11 +681,6 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
         _metaMasked += masked;
         var ev = new ResultMetaEvent
         {
-            Sequence = 0,
-            TimeMicros = e.TimeMicros,
-            Kind = e.Kind,
-            Direction = e.Direction,
-            Block = e.Block,
             CommandTag = tag,
             Rows = rows,
             Columns = columns,
@@ -719,12 +695,12 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
             var statement = _lastChunkCompletes[match].Statement;
             _lastChunkCompletes.RemoveRange(0, match + 1);
             statement?.AddMasked(masked);
-            Add(ev with { StatementIndex = statement?.Index ?? -1 });
+            Add(ev with { StatementIndex = statement?.Index ?? -1 }, e);
             return;
         }
 
         // Written before it: the next CommandComplete with that tag, in the record that follows.
-        int slot = Add(ev);
+        int slot = Add(ev, e);
         _pendingMeta.Add(new PendingMeta(tag, masked, slot));
         _unresolved++;
     }
@@ -791,14 +767,9 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
             {
                 Add(new ClientMessageEvent
                 {
-                    Sequence = 0,
-                    TimeMicros = e.TimeMicros,
-                    Kind = e.Kind,
-                    Direction = e.Direction,
-                    Block = e.Block,
                     Message = message,
                     StatementIndex = message.Code == 'E' ? statement?.Index ?? -1 : -1,
-                });
+                }, e);
             }
         }
 
@@ -857,7 +828,7 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
                     OnServerMessage(message, e);
                 }
 
-                Add(new StreamProblemEvent { Sequence = 0, TimeMicros = e.TimeMicros, Kind = e.Kind, Direction = e.Direction, Block = e.Block, Detail = detail });
+                Add(new StreamProblemEvent { Detail = detail }, e);
                 LoseStep();
             }
 
@@ -871,7 +842,7 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
             {
                 string detail = $"the server stream decodes again from stream offset {chunkStart}, after {_resyncSkipped} bytes that did not";
                 _decodeProblems.Add(detail);
-                Add(new StreamProblemEvent { Sequence = 0, TimeMicros = e.TimeMicros, Kind = e.Kind, Direction = e.Direction, Block = e.Block, Detail = detail });
+                Add(new StreamProblemEvent { Detail = detail }, e);
                 _resyncSkipped = 0;
             }
         }
@@ -907,14 +878,9 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
             Add(new ServerMessageEvent
             {
                 Answers = answers,
-                Sequence = 0,
-                TimeMicros = e.TimeMicros,
-                Kind = e.Kind,
-                Direction = e.Direction,
-                Block = e.Block,
                 Message = message,
                 StatementIndex = statement?.Index ?? -1,
-            });
+            }, e);
         }
     }
 
@@ -1068,12 +1034,12 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
             }
         }
 
-        Add(new ErrorEvent { Sequence = 0, TimeMicros = e.TimeMicros, Kind = e.Kind, Direction = e.Direction, Block = e.Block, Code = code, Message = message, Severity = severity });
+        Add(new ErrorEvent { Code = code, Message = message, Severity = severity }, e);
     }
 
     private void OnSessionEnd(in RecordingEvent e)
     {
-        var end = new SessionEndEvent { Sequence = 0, TimeMicros = e.TimeMicros, Kind = e.Kind, Direction = e.Direction, Block = e.Block };
+        var end = new SessionEndEvent();
         var fields = new RecordFieldReader(e.Payload.Span);
         while (fields.TryRead(out byte tag, out var value))
         {
@@ -1095,14 +1061,14 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
                 case SessionEndFields.BytesFromServer when RecordFieldReader.TryGetNumber(value, out n):
                     end = end with { BytesFromServer = (long)Math.Min(n, long.MaxValue) };
                     break;
-                case RecordedFieldTags.SessionEndMaskedValues when RecordFieldReader.TryGetNumber(value, out n):
+                case SessionEndFields.MaskedValues when RecordFieldReader.TryGetNumber(value, out n):
                     end = end with { MaskedValues = (long)Math.Min(n, long.MaxValue) };
                     break;
             }
         }
 
-        _end = end;
-        Add(end);
+        _end = Stamp(end, e);
+        Add(_end);
     }
 
     /// <summary>The end of the recording: a message cut off, ResultMetas and a Parse still waiting.</summary>
@@ -1117,7 +1083,7 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
         if (!_resyncing && _decoder.Complete() is { } problem && _decoder.Error is null)
         {
             _decodeProblems.Add($"the server stream is cut off: {problem}");
-            Add(new StreamProblemEvent { Sequence = 0, TimeMicros = _lastTime, Kind = RecordKind.ServerMessage, Direction = RecordDirection.ServerToClient, Detail = problem });
+            Add(new StreamProblemEvent { TimeMicros = _lastTime, Kind = RecordKind.ServerMessage, Direction = RecordDirection.ServerToClient, Detail = problem });
         }
     }
 

@@ -242,13 +242,7 @@ public static class RecordingExport
                 break;
             case PgCopyResponse copy:
                 json.WriteNumber("format", copy.Format);
-                json.WriteStartArray("column_formats");
-                foreach (short format in copy.ColumnFormats)
-                {
-                    json.WriteNumberValue(format);
-                }
-
-                json.WriteEndArray();
+                Numbers(json, "column_formats", copy.ColumnFormats.Select(f => (long)f));
                 break;
             case PgCopyData data:
                 json.WriteString("data", data.Data);
@@ -258,13 +252,7 @@ public static class RecordingExport
                 json.WriteString("value", status.Value);
                 break;
             case PgParameterDescription parameters:
-                json.WriteStartArray("type_oids");
-                foreach (int oid in parameters.TypeOids)
-                {
-                    json.WriteNumberValue(oid);
-                }
-
-                json.WriteEndArray();
+                Numbers(json, "type_oids", parameters.TypeOids.Select(o => (long)o));
                 break;
             case PgNotification notification:
                 json.WriteNumber("process_id", notification.ProcessId);
@@ -293,6 +281,17 @@ public static class RecordingExport
         {
             json.WriteNumber("statement_index", index);
         }
+    }
+
+    private static void Numbers(Utf8JsonWriter json, string name, IEnumerable<long> values)
+    {
+        json.WriteStartArray(name);
+        foreach (long value in values)
+        {
+            json.WriteNumberValue(value);
+        }
+
+        json.WriteEndArray();
     }
 
     private static void Optional(Utf8JsonWriter json, string name, string? value)

@@ -191,20 +191,5 @@ public sealed record SessionFilter
     /// (<c>2d</c>, <c>90m</c>, <c>1h30m</c>) or an ISO 8601 time (<c>2025-03-14</c>, <c>2025-03-14T15:00:00Z</c>; UTC
     /// unless it says otherwise).
     /// </summary>
-    public static bool TryParseTime(string? text, DateTimeOffset now, out DateTimeOffset time)
-    {
-        time = default;
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return false;
-        }
-
-        if (DurationText.TryParse(text, out var ago))
-        {
-            time = now - ago;
-            return true;
-        }
-
-        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out time);
-    }
+    public static bool TryParseTime(string? text, DateTimeOffset now, out DateTimeOffset time) => Cli.TimeArgument.TryParse(text, now, out time);
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Gatehouse.Policy.Rules;
 
 namespace Gatehouse.Host.Review;
 
@@ -31,15 +30,6 @@ public sealed class ReviewInputException : Exception
 /// </summary>
 public static class ReviewWindow
 {
-    private static readonly string[] s_formats =
-    [
-        "yyyy-MM-dd",
-        "yyyy-MM-dd'T'HH:mm", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss.FFFFFFF",
-        "yyyy-MM-dd'T'HH:mmK", "yyyy-MM-dd'T'HH:mm:ssK", "yyyy-MM-dd'T'HH:mm:ss.FFFFFFFK",
-        "yyyy-MM-dd HH:mm", "yyyy-MM-dd HH:mm:ss",
-        "yyyy-MM-dd HH:mmK", "yyyy-MM-dd HH:mm:ssK",
-    ];
-
     /// <summary>The window [since, until); <paramref name="until"/> null means now.</summary>
     /// <exception cref="ReviewInputException">A value is neither a duration nor a date, or the window is empty.</exception>
     public static (DateTimeOffset Since, DateTimeOffset Until) Parse(string? since, string? until, DateTimeOffset now)
@@ -63,21 +53,14 @@ public static class ReviewWindow
     /// <summary>One bound: a duration back from <paramref name="now"/>, or an absolute time.</summary>
     public static DateTimeOffset ParseTime(string option, string text, DateTimeOffset now)
     {
-        text = text.Trim();
-        if (DurationText.TryParse(text, out var back) && back > TimeSpan.Zero)
-        {
-            return now - back;
-        }
-
-        if (DateTimeOffset.TryParseExact(text, s_formats, CultureInfo.InvariantCulture,
-                DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var time))
+        if (Cli.TimeArgument.TryParse(text, now, out var time))
         {
             return time;
         }
 
         throw new ReviewInputException(
             $"{option} must be a duration back from now (such as 30d, 12h or 1h30m) or a UTC date or time "
-            + $"(such as 2030-01-02 or 2030-01-02T09:00Z), not '{text}'");
+            + $"(such as 2030-01-02 or 2030-01-02T09:00Z), not '{text.Trim()}'");
     }
 
     /// <summary>A time as the report prints it: UTC, ISO 8601, to the second.</summary>

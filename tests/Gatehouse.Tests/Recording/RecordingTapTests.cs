@@ -22,6 +22,14 @@ public sealed class RecordingTapTests : IDisposable
         return (service, service.Start(RecordingFixture.Session("tap"), file, leaveOpen: true), file);
     }
 
+    /// <summary>A tap over a fresh pipe that records what it writes as server messages.</summary>
+    private static (Pipe Pipe, RecordingTap Tap) Tap(RecordingWriter writer, RecordingBackpressure mode, Action<string>? onFailure = null)
+    {
+        var pipe = new Pipe();
+        return (pipe, new RecordingTap(pipe.Writer, writer, RecordKind.ServerMessage, RecordDirection.ServerToClient, mode, onFailure ?? (_ => { }),
+            CancellationToken.None));
+    }
+
     /// <summary>Fills the recording's buffer to the last byte with what was written before.</summary>
     private static void Fill(RecordingWriter writer)
     {
@@ -53,10 +61,8 @@ public sealed class RecordingTapTests : IDisposable
     {
         var (service, writer, file) = Manual();
         await using var _ = service;
-        var pipe = new Pipe();
         string? failure = null;
-        var tap = new RecordingTap(pipe.Writer, writer, RecordKind.ServerMessage, RecordDirection.ServerToClient, RecordingBackpressure.Pause,
-            reason => failure = reason, CancellationToken.None);
+        var (pipe, tap) = Tap(writer, RecordingBackpressure.Pause, reason => failure = reason);
 
         tap.Write("first "u8);
         tap.Write("second "u8);
@@ -91,9 +97,7 @@ public sealed class RecordingTapTests : IDisposable
     {
         var (service, writer, _) = Manual();
         await using var _ = service;
-        var pipe = new Pipe();
-        var tap = new RecordingTap(pipe.Writer, writer, RecordKind.ServerMessage, RecordDirection.ServerToClient, RecordingBackpressure.Pause,
-            _ => { }, CancellationToken.None);
+        var (pipe, tap) = Tap(writer, RecordingBackpressure.Pause);
 
         Fill(writer);
 
@@ -116,10 +120,8 @@ public sealed class RecordingTapTests : IDisposable
     {
         var (service, writer, _) = Manual();
         await using var _ = service;
-        var pipe = new Pipe();
         string? failure = null;
-        var tap = new RecordingTap(pipe.Writer, writer, RecordKind.ServerMessage, RecordDirection.ServerToClient, RecordingBackpressure.EndSession,
-            reason => failure = reason, CancellationToken.None);
+        var (pipe, tap) = Tap(writer, RecordingBackpressure.EndSession, reason => failure = reason);
         Fill(writer);
 
         tap.Write("never sent"u8);
@@ -140,10 +142,8 @@ public sealed class RecordingTapTests : IDisposable
     {
         var (service, writer, _) = Manual();
         await using var _ = service;
-        var pipe = new Pipe();
         string? failure = null;
-        var tap = new RecordingTap(pipe.Writer, writer, RecordKind.ServerMessage, RecordDirection.ServerToClient, RecordingBackpressure.Pause,
-            reason => failure = reason, CancellationToken.None);
+        var (pipe, tap) = Tap(writer, RecordingBackpressure.Pause, reason => failure = reason);
         var closing = writer.DisposeAsync().AsTask();
         service.DrainPass(tick: false);
         await closing;
@@ -161,9 +161,7 @@ public sealed class RecordingTapTests : IDisposable
     {
         var (service, writer, _) = Manual();
         await using var _ = service;
-        var pipe = new Pipe();
-        var tap = new RecordingTap(pipe.Writer, writer, RecordKind.ServerMessage, RecordDirection.ServerToClient, RecordingBackpressure.Pause,
-            _ => { }, CancellationToken.None);
+        var (pipe, tap) = Tap(writer, RecordingBackpressure.Pause);
         Fill(writer);
 
         tap.Write("x"u8);

@@ -409,35 +409,13 @@ internal sealed class PgPolicyGate
             return text.ToString();
         }
 
-        var reader = new SequenceReader<byte>(bind);
-        reader.TryAdvanceTo(0);
-        reader.TryAdvanceTo(0);
-        // Format codes (PostgreSQL docs, Bind): none means text for all, one applies to all, else one per parameter.
-        // Counts are unsigned; the validator has checked that the values are all there.
-        reader.TryReadBigEndian(out short formatCount);
-        var formats = new short[(ushort)formatCount];
-        for (int i = 0; i < formats.Length; i++)
+        var reader = new PgBindReader(bind);
+        for (int i = 1; reader.TryReadParameter(out short format, out bool isNull, out var value); i++)
         {
-            reader.TryReadBigEndian(out formats[i]);
-        }
-
-        reader.TryReadBigEndian(out short parameterCount);
-        for (int i = 0; i < (ushort)parameterCount; i++)
-        {
-            reader.TryReadBigEndian(out int length);
-            // A count that fits neither rule is the server's to refuse; here it only labels the value.
-            short format = formats.Length switch { 0 => 0, 1 => formats[0], _ => i < formats.Length ? formats[i] : (short)0 };
-            text.Append(i == 0 ? "\n-- parameters: " : ", ").Append('$').Append(i + 1).Append(" = ");
-            if (length < 0)
-            {
-                text.Append("NULL");
-                continue;
-            }
-
-            var value = reader.UnreadSequence.Slice(0, length);
-            text.Append(format == 0 ? "'" + Encoding.UTF8.GetString(value).Replace("'", "''", StringComparison.Ordinal) + "'"
-                                    : "(binary) " + Convert.ToHexString(value.ToArray()));
-            reader.Advance(length);
+            text.Append(i == 1 ? "\n-- parameters: " : ", ").Append('$').Append(i).Append(" = ");
+            text.Append(isNull ? "NULL"
+                : format == 0 ? "'" + Encoding.UTF8.GetString(value).Replace("'", "''", StringComparison.Ordinal) + "'"
+                : "(binary) " + Convert.ToHexString(value.ToArray()));
         }
 
         return text.ToString();
@@ -553,34 +531,7 @@ internal sealed class PgPolicyGate
     }
 
     /// <summary>Whether a Bind asks for any result column in binary format.</summary>
-    private static bool AsksBinaryResults(in ReadOnlySequence<byte> bind)
-    {
-        var reader = new SequenceReader<byte>(bind);
-        reader.TryAdvanceTo(0);
-        reader.TryAdvanceTo(0);
-        reader.TryReadBigEndian(out short formatCount);
-        reader.Advance(2 * (ushort)formatCount);
-        reader.TryReadBigEndian(out short parameterCount);
-        for (int i = 0; i < (ushort)parameterCount; i++)
-        {
-            reader.TryReadBigEndian(out int length);
-            if (length > 0)
-            {
-                reader.Advance(length);
-            }
-        }
-
-        reader.TryReadBigEndian(out short resultCount);
-        for (int i = 0; i < (ushort)resultCount; i++)
-        {
-            if (reader.TryReadBigEndian(out short format) && format != 0)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    private static bool AsksBinaryResults(in ReadOnlySequence<byte> bind) => new PgBindReader(bind).AsksBinaryResults();
 
     private sealed class ClientPortal(byte[] name)
     {

@@ -37,9 +37,6 @@ internal sealed class PgSessionRecorder
     /// <summary>What the client direction sends upstream goes through here.</summary>
     public RecordingTap ToServer { get; }
 
-    /// <summary>The recording file (for logs).</summary>
-    public string? Path => _writer.Path;
-
     // ---- Client direction --------------------------------------------------------------------------------------
 
     /// <summary>
@@ -69,6 +66,21 @@ internal sealed class PgSessionRecorder
                 ArrayPool<byte>.Shared.Return(copy);
                 return;
         }
+    }
+
+    /// <summary>The decision of every statement of a session without a policy: written once, recorded as it is.</summary>
+    private static readonly byte[] UnrestrictedDecision = DecisionPayload(RecordedDecision.Allowed, "unrestricted");
+
+    /// <summary>Records that a statement of a session without a policy ran (client direction).</summary>
+    public void AllowedUnrestricted() => ToServer.Record(RecordKind.Decision, RecordDirection.None, UnrestrictedDecision);
+
+    private static byte[] DecisionPayload(RecordedDecision outcome, string rule)
+    {
+        var buffer = new byte[16 + 3 * rule.Length];
+        var fields = new RecordFieldWriter(buffer);
+        fields.Write(DecisionFields.Outcome, [(byte)outcome]);
+        fields.WriteText(DecisionFields.Rule, rule);
+        return fields.WrittenSpan.ToArray();
     }
 
     /// <summary>Records how the statement just recorded was decided (client direction).</summary>
@@ -103,45 +115,43 @@ internal sealed class PgSessionRecorder
 
     private void RecordStatement(byte code, in ReadOnlySequence<byte> frame, bool standardConformingStrings)
     {
+        // One contiguous body: the frame itself, or a pooled copy when the pipe split it.
         byte[]? rented = null;
-        ReadOnlySpan<byte> message;
-        if (frame.IsSingleSegment)
+        var body = frame.Slice(5);
+        if (!body.IsSingleSegment)
         {
-            message = frame.FirstSpan;
-        }
-        else
-        {
-            rented = ArrayPool<byte>.Shared.Rent((int)frame.Length);
-            frame.CopyTo(rented);
-            message = rented.AsSpan(0, (int)frame.Length);
+            rented = ArrayPool<byte>.Shared.Rent((int)body.Length);
+            body.CopyTo(rented);
+            body = new ReadOnlySequence<byte>(rented, 0, (int)body.Length);
         }
 
         try
         {
-            var body = message[5..];
-            // Every field is at most the body, a redacted text at most three times it (a '' becomes '****').
-            int size = 64 + 4 * body.Length;
+            var span = body.FirstSpan;
+            var settings = new SqlLexSettings(standardConformingStrings);
+            // Fields take about what the body does (a tag and a varint where the body has a length or a NUL); a
+            // redacted text can be longer, and then the record is written again into a larger buffer.
+            int size = span.Length + 64;
             while (true)
             {
                 var fields = new RecordFieldWriter(Scratch(size));
                 fields.Write(StatementFields.Message, [code]);
-                var settings = new SqlLexSettings(standardConformingStrings);
                 switch ((FrontendCode)code)
                 {
                     case FrontendCode.Query:
-                        fields.Write(StatementFields.Text, SqlSecretRedactor.Redact(CString(body, out _), settings, ref _redacted));
+                        fields.Write(StatementFields.Text, SqlSecretRedactor.Redact(CString(span, out _), settings, ref _redacted));
                         break;
                     case FrontendCode.Parse:
-                        var name = CString(body, out int next);
+                        var name = CString(span, out int next);
                         fields.Write(StatementFields.Name, name);
-                        fields.Write(StatementFields.Text, SqlSecretRedactor.Redact(CString(body[next..], out _), settings, ref _redacted));
+                        fields.Write(StatementFields.Text, SqlSecretRedactor.Redact(CString(span[next..], out _), settings, ref _redacted));
                         break;
                     case FrontendCode.Bind:
                         WriteBind(body, ref fields);
                         break;
                     case FrontendCode.FunctionCall:
                         // The function's OID: the call carries no SQL text.
-                        fields.WriteText(StatementFields.Name, BinaryPrimitives.ReadUInt32BigEndian(body).ToString(System.Globalization.CultureInfo.InvariantCulture));
+                        fields.WriteText(StatementFields.Name, BinaryPrimitives.ReadUInt32BigEndian(span).ToString(System.Globalization.CultureInfo.InvariantCulture));
                         break;
                 }
 
@@ -163,44 +173,26 @@ internal sealed class PgSessionRecorder
         }
     }
 
-    /// <summary>Bind: portal, statement, then each parameter by its format (the validator checked the layout).</summary>
-    private void WriteBind(ReadOnlySpan<byte> body, ref RecordFieldWriter fields)
+    /// <summary>Bind: portal, statement, then each parameter by its format (<paramref name="body"/> is one segment).</summary>
+    private static void WriteBind(in ReadOnlySequence<byte> body, ref RecordFieldWriter fields)
     {
-        var portal = CString(body, out int offset);
-        fields.Write(StatementFields.Portal, portal);
-        var statement = CString(body[offset..], out int used);
-        offset += used;
-        fields.Write(StatementFields.Name, statement);
-        int formatCount = BinaryPrimitives.ReadUInt16BigEndian(body[offset..]);
-        var formats = body.Slice(offset + 2, 2 * formatCount);
-        offset += 2 + 2 * formatCount;
-        int parameterCount = BinaryPrimitives.ReadUInt16BigEndian(body[offset..]);
-        offset += 2;
-        for (int i = 0; i < parameterCount; i++)
+        var bind = new PgBindReader(body);
+        fields.Write(StatementFields.Portal, bind.Portal.FirstSpan);
+        fields.Write(StatementFields.Name, bind.Statement.FirstSpan);
+        while (bind.TryReadParameter(out short format, out bool isNull, out var parameter))
         {
-            int length = BinaryPrimitives.ReadInt32BigEndian(body[offset..]);
-            offset += 4;
-            if (length < 0)
+            var value = parameter.FirstSpan;
+            if (isNull)
             {
                 fields.Write(StatementFields.NullParameter, default);
-                continue;
             }
-
-            var value = body.Slice(offset, length);
-            offset += length;
-            int format = formatCount switch
-            {
-                0 => 0,
-                1 => BinaryPrimitives.ReadInt16BigEndian(formats),
-                _ => i < formatCount ? BinaryPrimitives.ReadInt16BigEndian(formats[(2 * i)..]) : 0,
-            };
-            if (format != 0)
+            else if (format != 0)
             {
                 fields.Write(StatementFields.BinaryParameter, value);
             }
             else if (SqlSecretRedactor.MentionsPassword(value))
             {
-                var redacted = new ArrayBufferWriter<byte>(value.Length);
+                var redacted = new ArrayBufferWriter<byte>(value.Length + 16);
                 SqlSecretRedactor.RedactAssignments(value, redacted);
                 fields.Write(StatementFields.Parameter, redacted.WrittenSpan);
             }
@@ -299,7 +291,4 @@ internal sealed class PgSessionRecorder
         fields.WriteNumber(SessionEndFields.MaskedValues, (ulong)maskedValues);
         return fields.Written;
     }
-
-    /// <summary>The writer's state, for the login check and logs.</summary>
-    public RecordingWriter Writer => _writer;
 }

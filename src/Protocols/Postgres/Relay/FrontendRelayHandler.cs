@@ -38,7 +38,7 @@ internal readonly struct FrontendRelayHandler(PgRelayState state) : IRelayHandle
             recorder.OnClientMessage(code, frame, state.StandardConformingStrings);
             if (gate is null && code is (byte)FrontendCode.Query or (byte)FrontendCode.Parse or (byte)FrontendCode.Bind or (byte)FrontendCode.FunctionCall)
             {
-                recorder.Decision(Engine.Recording.RecordedDecision.Allowed, "unrestricted");
+                recorder.AllowedUnrestricted();
             }
         }
 
