@@ -6,8 +6,13 @@
 # Only the ratios mean anything (absolute numbers move with the machine), so every target is measured
 # in the same run, interleaved per workload, best of ROUNDS rounds.
 #
-# Usage: bench/pg.sh [--quick] [--duration SECONDS] [--rounds N] [--only-direct-peers] [--no-build] [--keep]
+# Usage: bench/pg.sh [--quick] [--duration SECONDS] [--rounds N] [--workloads LIST] [--targets LIST]
+#                    [--only-direct-peers] [--no-build] [--keep]
 #   --quick              5 s per measurement instead of 20
+#   --workloads LIST     comma-separated subset of S-c1,S-c8,S-prepared-c8,big-c4 (default: all)
+#   --targets LIST       comma-separated subset of direct,pgbouncer,haproxy,gatehouse,gatehouse+policy,
+#                        gatehouse+masking,gatehouse+recording (default: all); for quick A/B runs while tuning.
+#                        Lines whose targets were not measured print n/a.
 #   --only-direct-peers  skip Gatehouse (no build); measures direct, PgBouncer and HAProxy only
 #   --no-build           use the already built src/Host/bin/Release/net10.0/gatehouse
 #   --keep               keep the work directory (logs, configs) for inspection
@@ -34,11 +39,15 @@ ROUNDS=2
 ONLY_DIRECT_PEERS=0
 BUILD=1
 KEEP=0
+WORKLOADS_ARG=""
+TARGETS_ARG=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) DURATION=5 ;;
     --duration) DURATION=${2:?--duration needs seconds}; shift ;;
     --rounds) ROUNDS=${2:?--rounds needs a count}; shift ;;
+    --workloads) WORKLOADS_ARG=${2:?--workloads needs a list}; shift ;;
+    --targets) TARGETS_ARG=${2:?--targets needs a list}; shift ;;
     --only-direct-peers) ONLY_DIRECT_PEERS=1 ;;
     --no-build) BUILD=0 ;;
     --keep) KEEP=1 ;;
@@ -48,7 +57,33 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
-WORKLOADS=(S-c1 S-c8 S-prepared-c8 big-c4)
+ALL_WORKLOADS=(S-c1 S-c8 S-prepared-c8 big-c4)
+ALL_TARGETS=(direct pgbouncer haproxy gatehouse gatehouse+policy gatehouse+masking gatehouse+recording)
+# in_list ITEM A B C: is ITEM one of the rest?
+in_list() {
+  local item=$1 x
+  shift
+  for x in "$@"; do [[ "$x" == "$item" ]] && return 0; done
+  return 1
+}
+if [[ -n "$WORKLOADS_ARG" ]]; then
+  IFS=, read -r -a WORKLOADS <<< "$WORKLOADS_ARG"
+  for w in "${WORKLOADS[@]}"; do
+    in_list "$w" "${ALL_WORKLOADS[@]}" || { echo "bench/pg.sh: unknown workload '$w' (known: ${ALL_WORKLOADS[*]})" >&2; exit 2; }
+  done
+else
+  WORKLOADS=("${ALL_WORKLOADS[@]}")
+fi
+if [[ -n "$TARGETS_ARG" ]]; then
+  IFS=, read -r -a TARGETS <<< "$TARGETS_ARG"
+  for t in "${TARGETS[@]}"; do
+    in_list "$t" "${ALL_TARGETS[@]}" || { echo "bench/pg.sh: unknown target '$t' (known: ${ALL_TARGETS[*]})" >&2; exit 2; }
+  done
+else
+  TARGETS=("${ALL_TARGETS[@]}")
+fi
+# wanted NAME: was target NAME asked for?
+wanted() { in_list "$1" "${TARGETS[@]}"; }
 # GATEHOUSE_BIN points at another gatehouse executable (a published or AOT build); it is then not built.
 if [[ -n "${GATEHOUSE_BIN:-}" ]]; then
   GH_BIN=$GATEHOUSE_BIN
@@ -340,10 +375,11 @@ start_gatehouse() {
 start_gatehouse_targets() {
   GH_SECRET="bench-$(openssl rand -hex 12 2>/dev/null || echo $RANDOM$RANDOM$RANDOM)"
   GH_VERIFIER=$(gatehouse_hash "$GH_SECRET")
-  start_gatehouse gatehouse "" "recording: off"
-  start_gatehouse gatehouse+policy "$(bench_policy)" "recording: off"
-  start_gatehouse gatehouse+masking "$(bench_policy)"$'\n'"$(bench_masking)" "recording: off"
+  wanted gatehouse && start_gatehouse gatehouse "" "recording: off"
+  wanted gatehouse+policy && start_gatehouse gatehouse+policy "$(bench_policy)" "recording: off"
+  wanted gatehouse+masking && start_gatehouse gatehouse+masking "$(bench_policy)"$'\n'"$(bench_masking)" "recording: off"
   # Recordings go to the work directory, on the same disk as everything else; the key is generated there.
+  wanted gatehouse+recording || return 0
   start_gatehouse gatehouse+recording "$(bench_policy)"$'\n'"$(bench_masking)" "recording: { directory: $WORK/gatehouse+recording/recordings }"
 }
 
@@ -450,6 +486,9 @@ WORK=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
 chmod 755 "$WORK"
 mkdir -p "$WORK/runs"
 
+GH_WANTED=0
+for t in "${TARGETS[@]}"; do [[ "$t" == gatehouse* ]] && GH_WANTED=1; done
+[[ $GH_WANTED -eq 1 ]] || ONLY_DIRECT_PEERS=1
 if [[ $ONLY_DIRECT_PEERS -eq 0 ]]; then
   build_gatehouse
 fi
@@ -469,12 +508,16 @@ pgbench -i -s 10 -q -h "$PG_DIR/sock" -p "$PG_PORT" -U "$UPSTREAM_USER" demo >"$
 pg_psql "$PG_DIR" "$PG_PORT" -q -d demo -c 'CHECKPOINT' >/dev/null
 echo 'SELECT * FROM big_rows;' > "$WORK/big_rows.sql"
 
-add_target direct "$PG_PORT" "$UPSTREAM_USER" "$UPSTREAM_PASSWORD"
 wait_ready direct "$PG_PORT" "$UPSTREAM_USER" "$UPSTREAM_PASSWORD" "$PG_DIR/pg.log"
-say "starting PgBouncer (session mode)"
-start_pgbouncer
-say "starting HAProxy (TCP)"
-start_haproxy
+wanted direct && add_target direct "$PG_PORT" "$UPSTREAM_USER" "$UPSTREAM_PASSWORD"
+if wanted pgbouncer; then
+  say "starting PgBouncer (session mode)"
+  start_pgbouncer
+fi
+if wanted haproxy; then
+  say "starting HAProxy (TCP)"
+  start_haproxy
+fi
 if [[ $ONLY_DIRECT_PEERS -eq 0 ]]; then
   say "starting Gatehouse"
   start_gatehouse_targets

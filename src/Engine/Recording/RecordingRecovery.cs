@@ -1,5 +1,4 @@
 using System.Text.Json;
-using K4os.Compression.LZ4;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -120,7 +119,7 @@ public static class RecordingRecovery
             var buffer = new byte[RecordingFormat.RecordHeaderLength(time, json.Length) + json.Length + RecordingFormat.SealReserve];
             int n = RecordingFormat.WriteRecordHeader(buffer, RecordKind.Recovery, RecordDirection.None, time, json.Length);
             json.CopyTo(buffer, n);
-            using (var sealer = new BlockSealer(key, 64 * 1024, LZ4Level.L00_FAST))
+            using (var sealer = new BlockSealer(key, 64 * 1024, RecordingOptions.DefaultAcceleration))
             {
                 sealer.WriteBlock(file, buffer, n + json.Length, chain, SealFlags.Final | SealFlags.Recovered, time);
             }

@@ -48,7 +48,7 @@ public sealed class RecordingService : IAsyncDisposable
         _options = options;
         _logger = logger ?? NullLogger.Instance;
         _time = timeProvider ?? TimeProvider.System;
-        _sealer = new BlockSealer(options.Key, options.BlockSize, options.CompressionLevel);
+        _sealer = new BlockSealer(options.Key, options.BlockSize, options.CompressionAcceleration);
         if (startThread)
         {
             _thread = new Thread(Run) { IsBackground = true, Name = "Gatehouse recording writer" };

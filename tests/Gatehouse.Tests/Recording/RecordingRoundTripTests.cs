@@ -214,6 +214,41 @@ public sealed class RecordingRoundTripTests : IDisposable
     }
 
     [Fact]
+    public async Task The_stock_lz4_tool_reads_incompressible_blocks_and_frames_of_several_lz4_blocks()
+    {
+        // Random bytes do not compress (the LZ4 blocks are stored as they are); records of 300 KB, random and
+        // repetitive, are frames of several 64 KiB LZ4 blocks each.
+        byte[] random = new byte[300_000];
+        new Random(5).NextBytes(random);
+        byte[] repetitive = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("order shipped to the Lisbon warehouse; ", 8000)));
+        byte[] small = new byte[3000];
+        new Random(6).NextBytes(small);
+        await using var service = new RecordingService(_fixture.Options(blockSize: 4096));
+        var writer = service.Start(RecordingFixture.Session("lz4-blocks"));
+        foreach (byte[] payload in new[] { small, random, repetitive, small })
+        {
+            Assert.Equal(RecordingStatus.Recorded, writer.Append(RecordKind.ServerMessage, RecordDirection.ServerToClient, payload));
+        }
+
+        await writer.DisposeAsync();
+        var verification = await RecordingReader.VerifyAsync(writer.Path!, RecordingFixture.Key);
+        Assert.Equal(RecordingIntegrity.Intact, verification.Integrity);
+        long fileLength = new FileInfo(writer.Path!).Length;
+        Assert.True(fileLength > random.Length, $"random bytes cannot have shrunk: {fileLength} bytes on disk");
+        Assert.True(fileLength < 2 * random.Length, $"the repetitive record must have compressed: {fileLength} bytes on disk");
+
+        var (test, _, testErr) = RecordingFixture.Lz4("-t", writer.Path!);
+        Assert.True(test == 0, $"lz4 -t failed: {testErr}");
+        var (exit, plain, stderr) = RecordingFixture.Lz4("-d", "-c", writer.Path!);
+        Assert.True(exit == 0, $"lz4 -d failed: {stderr}");
+        Assert.Equal(verification.Blocks.Sum(b => (long)b.Length), plain.Length);
+        Assert.True(plain.AsSpan().IndexOf(random) > 0, "the random record is in lz4's output");
+        Assert.True(plain.AsSpan().IndexOf(repetitive) > 0, "the repetitive record is in lz4's output");
+        var read = await RecordingFixture.ReadAllAsync(writer.Path!);
+        Assert.Equal([small, random, repetitive, small], read.Skip(1).Select(e => e.Payload.ToArray()));
+    }
+
+    [Fact]
     public async Task The_independent_verifier_written_from_the_format_document_agrees()
     {
         // docs/recording-verify.py knows the format only from docs/recording-format.md, and reads the lz4 tool's output.
