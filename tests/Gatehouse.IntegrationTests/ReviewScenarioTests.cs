@@ -165,6 +165,13 @@ public sealed class ReviewScenarioTests(PostgresFixture fixture) : IAsyncLifetim
         Assert.Equal("2\n", standing.Stdout);
         var standingErrors = Errors(standing.Stderr);
 
+        // Logins the gateway refuses after authentication: alice names a connection that does not exist, bob one he
+        // may not use. The state store keeps both sessions; neither had access, ran anything or has a recording.
+        var nowhere = await Clients.PsqlAsync(_gateway.Port, _gateway.AliceSecret, "SELECT 1;", database: "payroll");
+        Assert.Contains("connection \"payroll\" is not configured on this gateway", nowhere.Stderr, StringComparison.Ordinal);
+        var notBob = await Clients.PsqlAsync(_gateway.Port, _gateway.BobSecret, "SELECT 1;", user: GatewayHost.Bob);
+        Assert.Contains("identity \"bob\" may not use connection \"app\"", notBob.Stderr, StringComparison.Ordinal);
+
         // 2. alice asks for two hours of operator; bob refuses. Then for 30 minutes with a ticket; bob approves.
         var refused = (await access.RequestAsync("alice", "app", "operator", TimeSpan.FromHours(2), "bulk load")).Request!;
         var refusal = await access.DecideAsync(refused.Id, "bob", approve: false, reason: "not this week");
@@ -203,7 +210,12 @@ public sealed class ReviewScenarioTests(PostgresFixture fixture) : IAsyncLifetim
         Assert.Equal("Ada L", await Direct.ScalarAsync<string>(Server, $"SELECT name FROM {_people} WHERE id = 1"));
 
         // The gateway's own account of the three sessions, once they ended and their recordings are sealed.
-        var sessions = await EndedSessionsAsync(3);
+        var ended = await EndedSessionsAsync(5);
+        Assert.Equal([("alice", null), ("bob", "app")],
+            ended.Where(s => s.EndReason == "authorization_failed").Select(s => (s.Identity, s.Connection)).OrderBy(s => s.Identity, StringComparer.Ordinal));
+        var sessions = ended.Where(s => s.EndReason != "authorization_failed").ToList();
+        Assert.Equal(3, sessions.Count);
+        Assert.All(sessions, s => Assert.Equal(("alice", "app", "client_terminated"), (s.Identity, s.Connection, s.EndReason)));
         var insertDecided = _gateway.Server.Approvals.Find(insert.Request.Id)!;
         var deleteDecided = _gateway.Server.Approvals.Find(delete.Request.Id)!;
         Assert.Equal((ApprovalState.Approved, ApprovalState.Denied), (insertDecided.State, deleteDecided.State));
@@ -293,21 +305,20 @@ public sealed class ReviewScenarioTests(PostgresFixture fixture) : IAsyncLifetim
         throw new TimeoutException($"no pending approval request for {start} {_ledger}");
     }
 
-    /// <summary>alice's sessions as the state store has them, oldest first, once all have ended and been sealed.</summary>
+    /// <summary>The sessions the state store has, oldest first, once all have ended and every recording is sealed.</summary>
     private async Task<List<SessionRecord>> EndedSessionsAsync(int count)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (true)
         {
             await _gateway.Server.Audit.FlushAsync();
-            var sessions = (await _gateway.Server.Store.ListSessionsAsync(100)).Where(s => s.Identity == "alice").OrderBy(s => s.StartedAt).ToList();
+            var sessions = (await _gateway.Server.Store.ListSessionsAsync(100)).OrderBy(s => s.StartedAt).ToList();
             if (sessions.Count == count && sessions.All(s => s.EndedAt is not null) && _gateway.Server.Recordings!.OpenRecordings == 0)
             {
-                Assert.All(sessions, s => Assert.Equal(("app", "client_terminated"), (s.Connection, s.EndReason)));
                 return sessions;
             }
 
-            Assert.True(DateTime.UtcNow < deadline, $"expected {count} ended sessions of alice, the store has {sessions.Count}");
+            Assert.True(DateTime.UtcNow < deadline, $"expected {count} ended sessions, the state store has {sessions.Count}");
             await Task.Delay(50);
         }
     }
