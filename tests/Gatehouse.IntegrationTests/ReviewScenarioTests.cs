@@ -13,7 +13,8 @@ namespace Gatehouse.IntegrationTests;
 /// <summary>
 /// The access review end to end, over real sessions: alice asks for a just-in-time grant that bob approves, runs
 /// real psql sessions before and under it (a masked read, a write, a statement a rule denies, a held statement bob
-/// approves and one he rejects), carol holds a grant she never uses; then <c>gatehouse review</c>, run in-process
+/// approves and one he rejects), carol holds a grant she never uses, and two logins are refused after
+/// authentication (they are no sessions of the review); then <c>gatehouse review</c>, run in-process
 /// as the binary would run it, reads the gateway's state store and recordings folder. Every expected row is built
 /// from what the scenario did and what the gateway answered it (ids, times, the errors psql printed), never from
 /// the report itself.
