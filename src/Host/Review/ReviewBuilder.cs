@@ -65,6 +65,9 @@ public sealed class ReviewBuilder(IStateStore store, IReviewSessionSource sessio
 
     private static readonly TimeSpan s_matchAfter = TimeSpan.FromMinutes(2);
 
+    /// <summary>The end reason the state store gives a login refused after authentication.</summary>
+    private static readonly string s_refusedAtLogin = SessionAuditor.Reason(Engine.Sessions.SessionEndReason.AuthorizationFailed);
+
     /// <summary>Reads and assembles the report.</summary>
     public async Task<ReviewReport> BuildAsync(ReviewOptions options, CancellationToken ct = default)
     {
@@ -98,7 +101,8 @@ public sealed class ReviewBuilder(IStateStore store, IReviewSessionSource sessio
             .OrderBy(s => s.Start).ThenBy(s => s.SessionId, StringComparer.Ordinal)
             .ToList();
         var stored = (await store.ListSessionsAsync(int.MaxValue, ct).ConfigureAwait(false))
-            .Where(s => s.Identity is not null && Wanted(s.Identity, s.Connection) && s.StartedAt < rangeUntil && (s.EndedAt ?? now) >= rangeSince)
+            .Where(s => s.Identity is not null && !RefusedAtLogin(s) && Wanted(s.Identity, s.Connection) && s.StartedAt < rangeUntil
+                        && (s.EndedAt ?? now) >= rangeSince)
             .OrderBy(s => s.StartedAt).ThenBy(s => s.Instance, StringComparer.Ordinal).ThenBy(s => s.SessionId)
             .ToList();
         var unrecorded = Unrecorded(stored, recorded);
@@ -306,24 +310,37 @@ public sealed class ReviewBuilder(IStateStore store, IReviewSessionSource sessio
             .FirstOrDefault();
 
     /// <summary>
-    /// The state store's sessions that have no recording: each is matched to its recording by id (the recording's
-    /// session id is the store's run id and session number), else to the recording of the same identity and
-    /// connection that started closest after it (recording starts once the client is authorized).
+    /// A login the gateway refused after authentication (a connection that does not exist or that the identity may
+    /// not use, no binding, no live grant). The state store keeps it, since it reached an identity, but it had no
+    /// access, ran nothing and was never recorded (recording starts once a login is authorized): it is no session
+    /// of the review, nor use of access. The audit log keeps it.
+    /// </summary>
+    private static bool RefusedAtLogin(SessionRecord s) => s.EndReason == s_refusedAtLogin;
+
+    /// <summary>
+    /// The state store's sessions that have no recording. Each is matched to its recording by id first (the
+    /// recording's session id is the store's run id and session number), for every session before any is matched
+    /// otherwise, so that no session takes a recording that is another's by id; a session left over is matched to
+    /// the recording left over of the same identity and connection that started closest after it (recording starts
+    /// once the client is authorized).
     /// </summary>
     private static List<SessionRecord> Unrecorded(List<SessionRecord> stored, List<RecordedSession> recorded)
     {
         var taken = new HashSet<RecordedSession>(ReferenceEqualityComparer.Instance);
         var missing = new List<SessionRecord>();
         var byId = recorded.GroupBy(r => r.SessionId, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        var unmatched = new List<SessionRecord>();
         foreach (var s in stored)
         {
             // Recordings are named as the state store keys its sessions: <run id>-<session number>.
-            if (byId.TryGetValue(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{s.Instance}-{s.SessionId}"), out var exact)
-                && taken.Add(exact))
+            if (!byId.TryGetValue(string.Create(CultureInfo.InvariantCulture, $"{s.Instance}-{s.SessionId}"), out var exact) || !taken.Add(exact))
             {
-                continue;
+                unmatched.Add(s);
             }
+        }
 
+        foreach (var s in unmatched)
+        {
             RecordedSession? best = null;
             foreach (var r in recorded)
             {

@@ -71,7 +71,8 @@ public sealed class SessionAuditor : IAsyncDisposable
         BytesFromClient: s.BytesFromClient,
         BytesFromServer: s.BytesFromServer);
 
-    private static string Reason<T>(T value)
+    /// <summary>An end reason or side as the state store and the audit log write it (<c>authorization_failed</c>).</summary>
+    internal static string Reason<T>(T value)
         where T : struct, Enum => JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
 
     public async ValueTask DisposeAsync()

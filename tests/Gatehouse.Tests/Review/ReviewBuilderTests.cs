@@ -1,3 +1,4 @@
+using Gatehouse.Engine.Recording;
 using Gatehouse.Host.Review;
 using Gatehouse.Policy.Access;
 
@@ -103,6 +104,57 @@ public sealed class ReviewBuilderTests : IAsyncLifetime
         // alice's state-store row (run_a/1) is her recorded session 101: not reported twice.
         Assert.DoesNotContain(report.Identities[0].Sessions, s => s.Id == "run_a/1");
         Assert.Equal(1, report.Summary.UnrecordedSessions);
+    }
+
+    [Fact]
+    public async Task A_login_refused_after_authentication_is_no_session_and_no_use_of_access()
+    {
+        // dave may read app by policy and never got in; his refused login must not make that access look used.
+        ReviewOptions WithDave(ReviewOptions o) => o with
+        {
+            Standing = [.. ReviewScenario.Standing, new StandingAccess("dave", "app", "reader")],
+            StandingKnown = new HashSet<string>([.. ReviewScenario.StandingKnown, "dave"], StringComparer.Ordinal),
+        };
+        var before = await _scenario.BuildAsync(WithDave);
+
+        // As the session auditor stores them: each reached an identity, none was authorized.
+        await _scenario.Store.RecordSessionsAsync(
+        [
+            new SessionRecord("run_a", 3, "dave", "app", "pg", "10.0.0.7:40002", T0.AddHours(1), T0.AddHours(1).AddMilliseconds(20),
+                "authorization_failed", "client", "identity \"dave\" needs a just-in-time grant of role \"writer\" on connection \"app\""),
+            new SessionRecord("run_a", 4, "alice", null, "pg", "10.0.0.5:40003", T0.AddHours(2), T0.AddHours(2).AddMilliseconds(20),
+                "authorization_failed", "client", "connection \"payroll\" is not configured on this gateway"),
+            new SessionRecord("run_a", 5, "bob", "app", "pg", "10.0.0.6:40004", T0.AddHours(3), T0.AddHours(3).AddMilliseconds(20),
+                "authorization_failed", "client", "identity \"bob\" may not use connection \"app\""),
+        ]);
+        var after = await _scenario.BuildAsync(WithDave);
+
+        Assert.Equal(before.Summary, after.Summary);
+        Assert.Equal(before.Warnings, after.Warnings);
+        Assert.Equal(before.Identities.SelectMany(i => i.Sessions.Select(s => s.Id)), after.Identities.SelectMany(i => i.Sessions.Select(s => s.Id)));
+        var dave = Assert.Single(after.Identities, i => i.Identity == "dave");
+        Assert.Empty(dave.Sessions);
+        Assert.Equal(("standing", "app", "reader"), (Assert.Single(dave.Unused).Kind, dave.Unused[0].Connection, dave.Unused[0].Role));
+    }
+
+    [Fact]
+    public async Task A_session_whose_recording_is_lost_never_takes_the_recording_of_another_by_id()
+    {
+        // Two overlapping sessions of bob: the first one's recording is gone, the second's is there under its id.
+        var start = T0.AddHours(5);
+        await _scenario.Store.RecordSessionsAsync(
+        [
+            new SessionRecord("run_b", 1, "bob", "app", "pg", "10.0.0.6:40010", start, start.AddMinutes(1), "client_terminated"),
+            new SessionRecord("run_b", 2, "bob", "app", "pg", "10.0.0.6:40011", start.AddSeconds(1), start.AddSeconds(40), "client_terminated"),
+        ]);
+        var second = ReviewScenario.Session("run_b-2", "bob", "reader", start.AddSeconds(1), start.AddSeconds(40), RecordingIntegrity.Intact,
+            "ClientTerminated", null, [], []);
+
+        var report = await _scenario.BuildAsync(source: new ListedSessionSource([.. _scenario.Recorded, second]));
+
+        var bob = Assert.Single(report.Identities, i => i.Identity == "bob");
+        Assert.Equal([("run_a/2", "missing"), ("run_b/1", "missing"), ("run_b-2", "intact")], bob.Sessions.Select(s => (s.Id, s.Integrity)));
+        Assert.Equal(2, report.Summary.UnrecordedSessions);
     }
 
     [Fact]

@@ -177,7 +177,8 @@ internal sealed class ReviewScenario : IAsyncDisposable
         ];
     }
 
-    private static RecordedSession Session(string id, string identity, string role, DateTimeOffset start, DateTimeOffset end, RecordingIntegrity integrity,
+    /// <summary>A recorded session on app (tests add their own to <see cref="Recorded"/>).</summary>
+    public static RecordedSession Session(string id, string identity, string role, DateTimeOffset start, DateTimeOffset end, RecordingIntegrity integrity,
         string? endReason, string? endDetail, string[] tables, RecordedStatement[] statements, string[]? problems = null) => new()
     {
         Path = $"/var/lib/gatehouse/recordings/{start.UtcDateTime:yyyyMMdd'T'HHmmss'Z'}_{id}.ghrec.lz4",
