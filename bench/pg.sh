@@ -23,10 +23,13 @@
 #   pg <workload>+policy gatehouse/direct=<ratio> gatehouse/pgbouncer=<ratio> vs-gatehouse=<ratio>
 #   pg <workload>+masking gatehouse/direct=<ratio> gatehouse/pgbouncer=<ratio> vs-gatehouse=<ratio>
 #     (+masking: the policy plus two masked columns of big_rows and every built-in detector on)
-#   pg <workload>+recording gatehouse/direct=<ratio> gatehouse/pgbouncer=<ratio> vs-gatehouse=<ratio> vs-masking=<ratio>
-#     (+recording: policy, masking and session recording all on; vs-masking is the cost of recording alone)
+#   pg <workload>+recording gatehouse/direct=<ratio> gatehouse/pgbouncer=<ratio> vs-gatehouse=<ratio> vs-masking=<ratio> cpu-vs-masking=<ratio>
+#     (+recording: policy, masking and session recording all on; vs-masking is the cost of recording alone, in
+#      throughput; cpu-vs-masking in the gateway's CPU time per transaction)
 #   Every other Gatehouse target runs with recording: off, so that each line adds one thing.
 #   peers <workload> pgbouncer/direct=<ratio> haproxy/direct=<ratio>
+# and, before those, the CPU time each proxy process used per transaction (from /proc/PID/stat, least of the rounds):
+#   cpu <workload> pgbouncer=<us> haproxy=<us> gatehouse=<us> ...
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -180,9 +183,18 @@ T_NAMES=()
 T_PORTS=()
 T_USERS=()
 T_PASSWORDS=()
+T_PIDS=()       # the proxy's process, whose CPU time is measured per transaction ("" for direct)
 add_target() {
-  T_NAMES+=("$1"); T_PORTS+=("$2"); T_USERS+=("$3"); T_PASSWORDS+=("$4")
+  T_NAMES+=("$1"); T_PORTS+=("$2"); T_USERS+=("$3"); T_PASSWORDS+=("$4"); T_PIDS+=("${5:-}")
 }
+
+# CPU time (user + system) a process has used so far, in clock ticks; empty when it is gone.
+cpu_ticks() {
+  [[ -n "$1" && -r "/proc/$1/stat" ]] || return 0
+  # Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  sed -e 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+CLK_TCK=$(getconf CLK_TCK)
 
 # Wait until a target answers a real query with its credentials; fail with its log if it does not.
 wait_ready() {
@@ -270,7 +282,7 @@ start_pgbouncer() {
   for i in $(seq 1 50); do [[ -s "$PGBOUNCER_PIDFILE" ]] && break; sleep 0.1; done
   [[ -s "$PGBOUNCER_PIDFILE" ]] || { log_tail "$dir/pgbouncer.log"; die "pgbouncer wrote no pidfile"; }
   wait_ready pgbouncer "$port" "$UPSTREAM_USER" "$UPSTREAM_PASSWORD" "$dir/pgbouncer.log" "$(cat "$PGBOUNCER_PIDFILE")"
-  add_target pgbouncer "$port" "$UPSTREAM_USER" "$UPSTREAM_PASSWORD"
+  add_target pgbouncer "$port" "$UPSTREAM_USER" "$UPSTREAM_PASSWORD" "$(cat "$PGBOUNCER_PIDFILE")"
 }
 
 start_haproxy() {
@@ -285,7 +297,7 @@ start_haproxy() {
   local pid=$!
   CHILD_PIDS+=("$pid")
   wait_ready haproxy "$port" "$UPSTREAM_USER" "$UPSTREAM_PASSWORD" "$dir/haproxy.log" "$pid"
-  add_target haproxy "$port" "$UPSTREAM_USER" "$UPSTREAM_PASSWORD"
+  add_target haproxy "$port" "$UPSTREAM_USER" "$UPSTREAM_PASSWORD" "$pid"
 }
 
 # ---------------------------------------------------------------- Gatehouse
@@ -369,7 +381,7 @@ start_gatehouse() {
   local pid=$!
   CHILD_PIDS+=("$pid")
   wait_ready "$name" "$port" "$GH_IDENTITY" "$GH_SECRET" "$dir/gatehouse.log" "$pid"
-  add_target "$name" "$port" "$GH_IDENTITY" "$GH_SECRET"
+  add_target "$name" "$port" "$GH_IDENTITY" "$GH_SECRET" "$pid"
 }
 
 start_gatehouse_targets() {
@@ -447,11 +459,13 @@ workload_args() {
 }
 
 declare -A TPS=()      # "$workload|$target" -> best tps over the rounds
+declare -A CPU=()      # "$workload|$target" -> least CPU time of the proxy per transaction (us) over the rounds
 FAILURES=0
 
 run_one() {
-  local w=$1 i=$2 r=$3 name=${T_NAMES[$2]} out tps
+  local w=$1 i=$2 r=$3 name=${T_NAMES[$2]} out tps before after count cpu=""
   local log="$WORK/runs/$w.$name.$r.log"
+  before=$(cpu_ticks "${T_PIDS[$i]}")
   # shellcheck disable=SC2046  # workload_args is a word list on purpose
   if PGPASSWORD=${T_PASSWORDS[$i]} PGSSLMODE=disable \
       pgbench -n -T "$DURATION" $(workload_args "$w") \
@@ -466,13 +480,26 @@ run_one() {
     tail -n 5 "$log" | sed 's/^/    | /'
     return 0
   fi
-  printf '  %-16s round %d  %-18s %12.1f tps\n' "$w" "$r" "$name" "$tps"
+  after=$(cpu_ticks "${T_PIDS[$i]}")
+  count=$(awk '/^number of transactions actually processed: / { print $6; exit }' "$log")
+  if [[ -n "$before" && -n "$after" && "${count:-0}" -gt 0 ]]; then
+    cpu=$(awk -v t="$((after - before))" -v hz="$CLK_TCK" -v n="$count" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+  fi
+  printf '  %-16s round %d  %-18s %12.1f tps%s\n' "$w" "$r" "$name" "$tps" "${cpu:+  $cpu us CPU/txn}"
   local key="$w|$name" best=${TPS["$w|$name"]:-0}
   if awk -v a="$tps" -v b="$best" 'BEGIN { exit !(a > b) }'; then TPS[$key]=$tps; fi
+  if [[ -n "$cpu" ]] && { [[ -z "${CPU[$key]:-}" ]] || awk -v a="$cpu" -v b="${CPU[$key]}" 'BEGIN { exit !(a < b) }'; }; then CPU[$key]=$cpu; fi
 }
 
 ratio() {
   local a=${TPS["$1|$2"]:-} b=${TPS["$1|$3"]:-}
+  if [[ -z "$a" || -z "$b" ]]; then echo "n/a"; return; fi
+  awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
+}
+
+# cpu_ratio WORKLOAD A B: CPU per transaction of proxy A over proxy B.
+cpu_ratio() {
+  local a=${CPU["$1|$2"]:-} b=${CPU["$1|$3"]:-}
   if [[ -z "$a" || -z "$b" ]]; then echo "n/a"; return; fi
   awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
 }
@@ -554,7 +581,18 @@ for name in "${T_NAMES[@]}"; do
   v=${TPS["S-c1|$name"]:-}
   if [[ -n "$v" ]]; then printf ' %s=%.0f' "$name" "$(awk -v t="$v" 'BEGIN { print 1e6 / t }')"; fi
 done
-printf '\n\n'
+printf '\n'
+# CPU time of the proxy process per transaction: less noisy than tps on a shared machine (it does not count the
+# time a proxy waits for a core), and the cost each feature adds in isolation.
+echo "proxy CPU per transaction (us, least of $ROUNDS rounds; lower is better)"
+for w in "${WORKLOADS[@]}"; do
+  line="cpu $w"
+  for name in "${T_NAMES[@]}"; do
+    [[ -n "${CPU["$w|$name"]:-}" ]] && line+=" $name=${CPU["$w|$name"]}"
+  done
+  echo "$line"
+done
+printf '\n'
 
 for w in "${WORKLOADS[@]}"; do
   if [[ $ONLY_DIRECT_PEERS -eq 0 ]]; then
@@ -565,7 +603,7 @@ for w in "${WORKLOADS[@]}"; do
         variant=${name#gatehouse}
         line="pg $w$variant gatehouse/direct=$(ratio "$w" "$name" direct) gatehouse/pgbouncer=$(ratio "$w" "$name" pgbouncer) vs-gatehouse=$(ratio "$w" "$name" gatehouse)"
         if [[ "$name" == gatehouse+recording ]]; then
-          line+=" vs-masking=$(ratio "$w" "$name" gatehouse+masking)"
+          line+=" vs-masking=$(ratio "$w" "$name" gatehouse+masking) cpu-vs-masking=$(cpu_ratio "$w" "$name" gatehouse+masking)"
         fi
         echo "$line"
       fi
