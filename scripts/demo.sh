@@ -214,10 +214,19 @@ gh_cfg verify | tail -n 3 | sed 's/^/  /'
 gh_cfg sessions list | sed 's/^/  /'
 # The session that masked the most values: what alice saw of the customers table.
 MASKED_ID=$(gh_cfg sessions list --format json | python3 -c 'import json,sys; s=json.load(sys.stdin); print(max(s, key=lambda x: x["masked"])["session"])')
-gh_cfg replay "$MASKED_ID" --max-rows 3 | head -n 40 | sed 's/^/  /'
-gh_cfg export "$MASKED_ID" --format jsonl | head -n 2 | cut -c1-160 | sed 's/^/  /'
-if grep -rqa -e "$UPSTREAM_PASSWORD" -e alice-demo-secret "$WORK/recordings"; then die "a secret reached a recording"; fi
-lz4 -d -c "$(ls "$WORK"/recordings/*.ghrec.lz4 | head -n1)" > /dev/null && echo "  lz4 -d reads the recordings"
+# Into files first: a reader that stops early (head) must not make the command fail on a closed pipe.
+gh_cfg replay "$MASKED_ID" --max-rows 3 > "$WORK/replay.txt"
+head -n 40 "$WORK/replay.txt" | sed 's/^/  /'
+gh_cfg export "$MASKED_ID" --format jsonl -o "$WORK/export.jsonl"
+echo "  export: $(wc -l < "$WORK/export.jsonl") JSON lines; the first two:"
+head -n 2 "$WORK/export.jsonl" | cut -c1-160 | sed 's/^/  /'
+# The stock lz4 tool decompresses every recording; no secret is in any of them, compressed or not.
+for f in "$WORK"/recordings/*.ghrec.lz4; do
+  lz4 -d -c "$f" > "$WORK/plain.ghrec" || die "lz4 -d could not read $f"
+  if grep -qa -e "$UPSTREAM_PASSWORD" -e alice-demo-secret "$WORK/plain.ghrec" "$f"; then die "a secret reached the recording $f"; fi
+done
+rm -f "$WORK/plain.ghrec"
+echo "  lz4 -d reads all $(ls "$WORK"/recordings/*.ghrec.lz4 | wc -l) recordings; no secret is in any of them"
 
 step "Access review of the last day: grants, approvals, sessions, what ran, what was masked, access never used"
 REVIEW=$(gh_cfg review --since 1d --format table)

@@ -20,8 +20,10 @@ namespace Gatehouse.Benchmarks;
 /// <item><see cref="FileRecording"/>: a whole 17 MB recording through the real writer thread into a file, appends
 /// pausing on <see cref="RecordingStatus.Full"/>, sealed at the end (two threads, wall clock).</item>
 /// </list>
-/// Measured on the 2-core VM (DefaultJob): Append 66 ns (random) / 75 ns (rows), 0 B; EndToEndOneCore 497 ns (random,
-/// 440 MB/s) / 285 ns (rows, 760 MB/s); FileRecording 1330 ns (random, 163 MB/s: the disk) / 410 ns (rows, 530 MB/s).
+/// Measured on the 2-core VM (short job, session 5, frames written around K4os's block compressor at acceleration 3):
+/// Append 62 ns, TapRelay 36 ns, both 0 B; EndToEndOneCore 357 ns (random, 608 MB/s) / 275 ns (rows, 790 MB/s);
+/// FileRecording 709 ns (random, 306 MB/s) / 350 ns (rows, 620 MB/s). With K4os's frame encoder (session 4):
+/// EndToEndOneCore 497 / 285 ns, FileRecording 1330 / 410 ns.
 /// </summary>
 [MemoryDiagnoser]
 public class RecordingBenchmarks : IDisposable

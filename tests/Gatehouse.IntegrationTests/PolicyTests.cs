@@ -189,10 +189,11 @@ public sealed class PolicyTests(PostgresFixture fixture) : IAsyncLifetime
     public async Task A_text_sent_while_a_setting_change_is_in_flight_is_decided_under_both_readings()
     {
         await using var raw = await LoginAsync();
-        // Not waiting for the SET's answer: the gateway cannot know which reading the server will use.
-        await raw.SendAsync(
-            PgFrames.Query("SET standard_conforming_strings = off"),
-            PgFrames.Query($"SELECT 'a\\'; DELETE FROM {_table}; --' AS s"));
+        // Not waiting for the SET's answer: the gateway cannot know which reading the server will use. One write, so
+        // that both arrive together: written one by one, the SET's answer could come back before the second arrives,
+        // and the gateway would then rightly decide it under the one reading it knows.
+        await raw.SendAsync([.. PgFrames.Query("SET standard_conforming_strings = off"),
+            .. PgFrames.Query($"SELECT 'a\\'; DELETE FROM {_table}; --' AS s")]);
 
         await raw.ReadUntilReadyAsync();
         var second = await raw.ReadUntilReadyAsync();

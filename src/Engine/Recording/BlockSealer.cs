@@ -76,12 +76,41 @@ internal sealed class BlockSealer : IDisposable
         sha.GetHashAndReset(destination);
     }
 
+    /// <summary>Bytes of frames sealed and not yet written (<see cref="WritePending"/>).</summary>
+    public int PendingBytes => _frame.WrittenCount;
+
+    /// <summary>Seals one block and writes its frame at once (recovery's single block).</summary>
+    public void WriteBlock(Stream output, byte[] buffer, int contentLength, RecordingChain chain, SealFlags flags, ulong timeMicros)
+    {
+        SealBlock(buffer, contentLength, chain, flags, timeMicros);
+        WritePending(output);
+    }
+
+    /// <summary>
+    /// Writes the frames sealed since the last call, in one write. When it throws, they are dropped all the same:
+    /// the recording has failed, and its chain (moved on already) is never used again.
+    /// </summary>
+    public void WritePending(Stream output)
+    {
+        try
+        {
+            if (_frame.WrittenCount > 0)
+            {
+                output.Write(_frame.WrittenSpan);
+            }
+        }
+        finally
+        {
+            _frame.ResetWrittenCount();
+        }
+    }
+
     /// <summary>
     /// Seals <paramref name="buffer"/>[0..<paramref name="contentLength"/>) (the buffer has <see cref="RecordingFormat.SealReserve"/>
-    /// bytes of room after it), encodes the block as one LZ4 frame and writes it. The chain moves on only when the
-    /// write returned.
+    /// bytes of room after it), encodes the block as one LZ4 frame after the frames pending, and moves the chain on.
+    /// Nothing reaches the file before <see cref="WritePending"/>, which must come before another recording's block.
     /// </summary>
-    public void WriteBlock(Stream output, byte[] buffer, int contentLength, RecordingChain chain, SealFlags flags, ulong timeMicros)
+    public void SealBlock(byte[] buffer, int contentLength, RecordingChain chain, SealFlags flags, ulong timeMicros)
     {
         Span<byte> seal = stackalloc byte[RecordingFormat.SealPayloadLength];
         seal[0] = RecordingFormat.SealVersion;
@@ -99,14 +128,13 @@ internal sealed class BlockSealer : IDisposable
         seal.CopyTo(buffer.AsSpan(contentLength + headerLength));
         int blockLength = contentLength + headerLength + RecordingFormat.SealPayloadLength;
 
-        _frame.ResetWrittenCount();
+        int before = _frame.WrittenCount;
         EncodeFrame(buffer.AsSpan(0, blockLength));
-        output.Write(_frame.WrittenSpan);
 
         seal.Slice(50, RecordingFormat.HashLength).CopyTo(chain.Value);
         chain.NextIndex++;
         chain.StreamOffset += blockLength;
-        chain.FileOffset += _frame.WrittenCount;
+        chain.FileOffset += _frame.WrittenCount - before;
         chain.LastTimeMicros = timeMicros;
     }
 

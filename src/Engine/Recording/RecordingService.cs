@@ -25,6 +25,9 @@ public sealed class RecordingService : IAsyncDisposable
     private readonly ManualResetEventSlim _wake = new(false);
     private readonly BlockSealer _sealer;
     private readonly List<PendingBlock> _taken = [];
+
+    /// <summary>Frames are written together up to this many bytes: one system call for several blocks.</summary>
+    private const int WriteBatchBytes = 1024 * 1024;
     private readonly byte[] _emptyBlock = new byte[RecordingFormat.SealReserve];
     private readonly Thread? _thread;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -357,16 +360,21 @@ public sealed class RecordingService : IAsyncDisposable
             {
                 bool last = i == _taken.Count - 1;
                 var block = _taken[i];
-                _sealer.WriteBlock(output, block.Buffer, block.Count, writer.Chain,
-                    work.Close && last ? SealFlags.Final : SealFlags.None, writer.ElapsedMicros());
+                _sealer.SealBlock(block.Buffer, block.Count, writer.Chain, work.Close && last ? SealFlags.Final : SealFlags.None, writer.ElapsedMicros());
+                if (_sealer.PendingBytes >= WriteBatchBytes)
+                {
+                    _sealer.WritePending(output);
+                }
             }
 
             if (work.Close && _taken.Count == 0)
             {
                 // Nothing left to write: the final seal closes an empty block.
-                _sealer.WriteBlock(output, _emptyBlock, 0, writer.Chain, SealFlags.Final, writer.ElapsedMicros());
+                _sealer.SealBlock(_emptyBlock, 0, writer.Chain, SealFlags.Final, writer.ElapsedMicros());
             }
 
+            // The frames of one pass go out in one write (a few, for a pass larger than WriteBatchBytes).
+            _sealer.WritePending(output);
             if (_taken.Count > 0 || work.Close)
             {
                 output.Flush();
