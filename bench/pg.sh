@@ -69,22 +69,20 @@ in_list() {
   for x in "$@"; do [[ "$x" == "$item" ]] && return 0; done
   return 1
 }
-if [[ -n "$WORKLOADS_ARG" ]]; then
-  IFS=, read -r -a WORKLOADS <<< "$WORKLOADS_ARG"
-  for w in "${WORKLOADS[@]}"; do
-    in_list "$w" "${ALL_WORKLOADS[@]}" || { echo "bench/pg.sh: unknown workload '$w' (known: ${ALL_WORKLOADS[*]})" >&2; exit 2; }
+# pick_list VAR KIND LIST ALL...: sets array VAR to the comma-separated LIST (to ALL when LIST is empty); exits on
+# a name not in ALL.
+pick_list() {
+  local -n out=$1
+  local kind=$2 list=$3 x
+  shift 3
+  if [[ -z "$list" ]]; then out=("$@"); return; fi
+  IFS=, read -r -a out <<< "$list"
+  for x in "${out[@]}"; do
+    in_list "$x" "$@" || { echo "bench/pg.sh: unknown $kind '$x' (known: $*)" >&2; exit 2; }
   done
-else
-  WORKLOADS=("${ALL_WORKLOADS[@]}")
-fi
-if [[ -n "$TARGETS_ARG" ]]; then
-  IFS=, read -r -a TARGETS <<< "$TARGETS_ARG"
-  for t in "${TARGETS[@]}"; do
-    in_list "$t" "${ALL_TARGETS[@]}" || { echo "bench/pg.sh: unknown target '$t' (known: ${ALL_TARGETS[*]})" >&2; exit 2; }
-  done
-else
-  TARGETS=("${ALL_TARGETS[@]}")
-fi
+}
+pick_list WORKLOADS workload "$WORKLOADS_ARG" "${ALL_WORKLOADS[@]}"
+pick_list TARGETS target "$TARGETS_ARG" "${ALL_TARGETS[@]}"
 # wanted NAME: was target NAME asked for?
 wanted() { in_list "$1" "${TARGETS[@]}"; }
 # GATEHOUSE_BIN points at another gatehouse executable (a published or AOT build); it is then not built.

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Gatehouse.Host.Cli;
 using Gatehouse.Host.Review;
+using Gatehouse.Tests.Support;
 
 namespace Gatehouse.Tests.Review;
 
@@ -81,8 +82,8 @@ public sealed class ReviewFormatTests : IAsyncLifetime
         Assert.Equal("", ReviewCsvWriter.Field(null));
 
         // Every row parses back to the header's width.
-        var rows = ParseCsv(ReviewCommand.Render(_report, "csv"));
-        Assert.All(rows, r => Assert.Equal(ReviewCsvWriter.Columns.Count, r.Count));
+        var rows = Rfc4180.Parse(ReviewCommand.Render(_report, "csv"));
+        Assert.All(rows, r => Assert.Equal(ReviewCsvWriter.Columns.Count, r.Length));
         Assert.Contains(rows, r => r[0] == "statement" && r[38] == "'-- totals\nSELECT * FROM t");
         Assert.Contains(rows, r => r[0] == "warning" && r[38].StartsWith("DAMAGED RECORDING: session 102", StringComparison.Ordinal));
     }
@@ -173,58 +174,5 @@ public sealed class ReviewFormatTests : IAsyncLifetime
         }
 
         return count;
-    }
-
-    /// <summary>An RFC 4180 reader, to check the writer independently.</summary>
-    private static List<List<string>> ParseCsv(string text)
-    {
-        var rows = new List<List<string>>();
-        var row = new List<string>();
-        var field = new StringBuilder();
-        bool quoted = false;
-        for (int i = 0; i < text.Length; i++)
-        {
-            char c = text[i];
-            if (quoted)
-            {
-                if (c == '"' && i + 1 < text.Length && text[i + 1] == '"')
-                {
-                    field.Append('"');
-                    i++;
-                }
-                else if (c == '"')
-                {
-                    quoted = false;
-                }
-                else
-                {
-                    field.Append(c);
-                }
-            }
-            else if (c == '"')
-            {
-                quoted = true;
-            }
-            else if (c == ',')
-            {
-                row.Add(field.ToString());
-                field.Clear();
-            }
-            else if (c == '\r' && i + 1 < text.Length && text[i + 1] == '\n')
-            {
-                row.Add(field.ToString());
-                field.Clear();
-                rows.Add(row);
-                row = [];
-                i++;
-            }
-            else
-            {
-                field.Append(c);
-            }
-        }
-
-        Assert.Empty(row);
-        return rows;
     }
 }
