@@ -21,9 +21,6 @@ internal sealed class RecordingChain
 
     /// <summary>Bytes of the file written so far.</summary>
     public long FileOffset;
-
-    /// <summary>Timestamp of the last record sealed, so that recovery can write a plausible time.</summary>
-    public ulong LastTimeMicros;
 }
 
 /// <summary>
@@ -135,7 +132,6 @@ internal sealed class BlockSealer : IDisposable
         chain.NextIndex++;
         chain.StreamOffset += blockLength;
         chain.FileOffset += _frame.WrittenCount - before;
-        chain.LastTimeMicros = timeMicros;
     }
 
     /// <summary>One LZ4 frame holding <paramref name="content"/>, in as many LZ4 blocks as its size class needs, into <see cref="_frame"/>.</summary>

@@ -48,8 +48,6 @@ public sealed class RecordingWriter : IAsyncDisposable
     private int _readyCount;
     private int _freeCount;
     private long _bufferedBytes;
-    private long _events;
-    private long _eventBytes;
     private long _fullCount;
     private bool _appendedSinceTick;
     private RecordingWriterState _state;
@@ -130,12 +128,6 @@ public sealed class RecordingWriter : IAsyncDisposable
     /// <summary>Cancelled when the writer faults, so that an idle session can be ended without waiting for its next event.</summary>
     public CancellationToken Faulted => _faulted.Token;
 
-    /// <summary>Events recorded (appended and accepted).</summary>
-    public long Events => Volatile.Read(ref _events);
-
-    /// <summary>Payload bytes of the events recorded.</summary>
-    public long EventBytes => Volatile.Read(ref _eventBytes);
-
     /// <summary>Appends refused with <see cref="RecordingStatus.Full"/>.</summary>
     public long FullCount => Volatile.Read(ref _fullCount);
 
@@ -150,9 +142,6 @@ public sealed class RecordingWriter : IAsyncDisposable
             }
         }
     }
-
-    /// <summary>Time since the session started, as event timestamps count it.</summary>
-    public TimeSpan Elapsed => TimeSpan.FromMicroseconds(ElapsedMicros());
 
     /// <summary>Records an event. Never blocks on I/O and allocates nothing; see <see cref="RecordingStatus"/> for refusals.</summary>
     /// <param name="kind">An event kind (<see cref="RecordKind.SessionStart"/> or above; framing kinds are the writer's).</param>
@@ -258,8 +247,6 @@ public sealed class RecordingWriter : IAsyncDisposable
 
         _bufferedBytes += total;
         _appendedSinceTick = true;
-        _events++;
-        _eventBytes += payloadLength;
         return RecordingStatus.Recorded;
     }
 

@@ -719,24 +719,18 @@ internal sealed class PgSession(PgProtocol protocol, Session session)
             return;
         }
 
-        if (_recorder is { } recorder)
+        if (_recorder?.ToClient.HasUnrecorded == true)
         {
-            if (recorder.ToClient.HasUnrecorded)
-            {
-                await session.Client.DisposeAsync().ConfigureAwait(false);
-            }
-
-            if (recorder.ToServer.HasUnrecorded && session.Upstream is { } upstream)
-            {
-                await upstream.DisposeAsync().ConfigureAwait(false);
-            }
-
-            await recorder.EndAsync(session, _masking?.MaskedValues ?? 0, FinalWriteTimeout).ConfigureAwait(false);
-            return;
+            await session.Client.DisposeAsync().ConfigureAwait(false);
         }
 
-        // Refused before the upstream login: the recording still says who tried and why it ended.
-        await PgSessionRecorder.EndAsync(_recording, session, 0, FinalWriteTimeout).ConfigureAwait(false);
+        if (_recorder?.ToServer.HasUnrecorded == true && session.Upstream is { } upstream)
+        {
+            await upstream.DisposeAsync().ConfigureAwait(false);
+        }
+
+        // Without a recorder (refused before the upstream login) the recording still says who tried and why it ended.
+        await PgSessionRecorder.EndAsync(_recording, session, _masking?.MaskedValues ?? 0, FinalWriteTimeout).ConfigureAwait(false);
     }
 
     // ---- Out-of-band requests ---------------------------------------------------------------------------

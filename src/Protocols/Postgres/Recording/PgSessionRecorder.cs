@@ -17,7 +17,6 @@ namespace Gatehouse.Protocols.Postgres.Recording;
 /// </summary>
 internal sealed class PgSessionRecorder
 {
-    private readonly RecordingWriter _writer;
     private byte[] _scratch = new byte[1024];
     private byte[]? _redacted;
     private readonly byte[] _resultScratch = new byte[256];
@@ -25,7 +24,6 @@ internal sealed class PgSessionRecorder
 
     public PgSessionRecorder(RecordingWriter writer, PipeWriter clientOutput, PipeWriter serverOutput, RecordingBackpressure mode, Session session)
     {
-        _writer = writer;
         void Failed(string reason) => session.Abort(SessionEndReason.RecordingFailed, PeerSide.Gateway, reason);
         ToClient = new RecordingTap(clientOutput, writer, RecordKind.ServerMessage, RecordDirection.ServerToClient, mode, Failed, session.Aborted);
         ToServer = new RecordingTap(serverOutput, writer, 0, RecordDirection.None, mode, Failed, session.Aborted);
@@ -41,9 +39,10 @@ internal sealed class PgSessionRecorder
 
     /// <summary>
     /// Records a message from the client before it is decided or forwarded: Query, Parse, Bind and FunctionCall as
-    /// statements, every other message whole.
+    /// statements, every other message whole. Without a policy (<paramref name="decidedByPolicy"/> false) a statement's
+    /// decision is recorded with it; otherwise the policy gate records it once it has decided.
     /// </summary>
-    public void OnClientMessage(byte code, in ReadOnlySequence<byte> frame, bool standardConformingStrings)
+    public void OnClientMessage(byte code, in ReadOnlySequence<byte> frame, bool standardConformingStrings, bool decidedByPolicy)
     {
         switch ((FrontendCode)code)
         {
@@ -52,6 +51,11 @@ internal sealed class PgSessionRecorder
             case FrontendCode.Bind:
             case FrontendCode.FunctionCall:
                 RecordStatement(code, frame, standardConformingStrings);
+                if (!decidedByPolicy)
+                {
+                    ToServer.Record(RecordKind.Decision, RecordDirection.None, UnrestrictedDecision);
+                }
+
                 return;
             default:
                 if (frame.IsSingleSegment)
@@ -70,9 +74,6 @@ internal sealed class PgSessionRecorder
 
     /// <summary>The decision of every statement of a session without a policy: written once, recorded as it is.</summary>
     private static readonly byte[] UnrestrictedDecision = DecisionPayload(RecordedDecision.Allowed, "unrestricted");
-
-    /// <summary>Records that a statement of a session without a policy ran (client direction).</summary>
-    public void AllowedUnrestricted() => ToServer.Record(RecordKind.Decision, RecordDirection.None, UnrestrictedDecision);
 
     private static byte[] DecisionPayload(RecordedDecision outcome, string rule)
     {
@@ -250,12 +251,10 @@ internal sealed class PgSessionRecorder
     // ---- End ---------------------------------------------------------------------------------------------------
 
     /// <summary>
-    /// Writes the SessionEnd record and seals the recording. Called once both directions stopped; waits (bounded by
-    /// <paramref name="timeout"/>) for room when the buffer is full, since the end must be in the recording.
+    /// Writes the SessionEnd record and seals the recording (with a recorder or without: a login refused before the
+    /// upstream was reached). Called once both directions stopped; waits (bounded by <paramref name="timeout"/>) for
+    /// room when the buffer is full, since the end must be in the recording.
     /// </summary>
-    public Task EndAsync(Session session, long maskedValues, TimeSpan timeout) => EndAsync(_writer, session, maskedValues, timeout);
-
-    /// <inheritdoc cref="EndAsync(Session, long, TimeSpan)"/>
     public static async Task EndAsync(RecordingWriter writer, Session session, long maskedValues, TimeSpan timeout)
     {
         var scratch = new byte[512 + 3 * (session.EndDetail?.Length ?? 0)];

@@ -35,11 +35,7 @@ internal readonly struct FrontendRelayHandler(PgRelayState state) : IRelayHandle
         if (state.Recorder is { } recorder && gate?.IsHolding != true)
         {
             // Recorded before it is decided or forwarded (a held frame offered again was recorded the first time).
-            recorder.OnClientMessage(code, frame, state.StandardConformingStrings);
-            if (gate is null && code is (byte)FrontendCode.Query or (byte)FrontendCode.Parse or (byte)FrontendCode.Bind or (byte)FrontendCode.FunctionCall)
-            {
-                recorder.AllowedUnrestricted();
-            }
+            recorder.OnClientMessage(code, frame, state.StandardConformingStrings, decidedByPolicy: gate is not null);
         }
 
         switch ((FrontendCode)code)
