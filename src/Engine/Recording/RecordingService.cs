@@ -16,6 +16,9 @@ namespace Gatehouse.Engine.Recording;
 /// </summary>
 public sealed class RecordingService : IAsyncDisposable
 {
+    /// <summary>Frames are written together up to this many bytes: one system call for several blocks.</summary>
+    private const int WriteBatchBytes = 1024 * 1024;
+
     private readonly RecordingOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -25,9 +28,6 @@ public sealed class RecordingService : IAsyncDisposable
     private readonly ManualResetEventSlim _wake = new(false);
     private readonly BlockSealer _sealer;
     private readonly List<PendingBlock> _taken = [];
-
-    /// <summary>Frames are written together up to this many bytes: one system call for several blocks.</summary>
-    private const int WriteBatchBytes = 1024 * 1024;
     private readonly byte[] _emptyBlock = new byte[RecordingFormat.SealReserve];
     private readonly Thread? _thread;
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
