@@ -181,7 +181,7 @@ internal static class ReviewCommand
         // The terminal table shows its warnings; for everything else, damaged evidence is said on standard error too.
         if (format != "table" || request.Output is not null)
         {
-            foreach (var warning in report.Warnings.Where(w => w.StartsWith("DAMAGED", StringComparison.Ordinal)))
+            foreach (var warning in report.Warnings.Where(ReviewBuilder.IsDamagedWarning))
             {
                 await stderr.WriteLineAsync($"gatehouse: warning: {warning}").ConfigureAwait(false);
             }
@@ -193,36 +193,23 @@ internal static class ReviewCommand
     /// <summary>The report in one format, as text.</summary>
     internal static string Render(ReviewReport report, string format)
     {
-        switch (format)
+        if (format == "json")
         {
-            case "json":
-                using (var buffer = new MemoryStream())
-                {
-                    ReviewJsonWriter.Write(report, buffer);
-                    return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
-                }
-
-            case "csv":
-            {
-                var text = new StringWriter { NewLine = "\r\n" };
-                ReviewCsvWriter.Write(report, text);
-                return text.ToString();
-            }
-
-            case "html":
-            {
-                var text = new StringWriter();
-                ReviewHtmlWriter.Write(report, text);
-                return text.ToString();
-            }
-
-            default:
-            {
-                var text = new StringWriter { NewLine = "\n" };
-                ReviewTableWriter.Write(report, text);
-                return text.ToString();
-            }
+            using var buffer = new MemoryStream();
+            ReviewJsonWriter.Write(report, buffer);
+            return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length) + "\n";
         }
+
+        // The CSV and HTML writers end their own lines (the CSV with CRLF); the table's lines end with \n everywhere.
+        var text = new StringWriter { NewLine = "\n" };
+        Action<ReviewReport, TextWriter> write = format switch
+        {
+            "csv" => ReviewCsvWriter.Write,
+            "html" => ReviewHtmlWriter.Write,
+            _ => ReviewTableWriter.Write,
+        };
+        write(report, text);
+        return text.ToString();
     }
 
     /// <summary>Writes beside the target and renames, so a reader never sees half a report; the file is the owner's only.</summary>

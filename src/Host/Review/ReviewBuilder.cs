@@ -57,6 +57,12 @@ public sealed class ReviewBuilder(IStateStore store, IReviewSessionSource sessio
     /// <summary>The integrity of a recording whose evidence is not trustworthy.</summary>
     public const string IntegrityDamaged = "damaged";
 
+    /// <summary>The integrity of a recording without its final seal: possibly cut short.</summary>
+    public const string IntegrityUnsealed = "unsealed";
+
+    /// <summary>The decision of a refused statement.</summary>
+    public const string DecisionDenied = "denied";
+
     /// <summary>The identity shown for a recording that names none.</summary>
     public const string UnknownIdentity = "(unknown)";
 
@@ -108,16 +114,11 @@ public sealed class ReviewBuilder(IStateStore store, IReviewSessionSource sessio
         var unrecorded = Unrecorded(stored, recorded);
 
         var standing = options.Standing.Where(a => Wanted(a.Identity, a.Connection)).ToList();
-        var all = new List<SessionReview>();
-        foreach (var session in recorded)
-        {
-            all.Add(FromRecording(session, grants, standing, options.StandingKnown));
-        }
-
-        foreach (var session in unrecorded)
-        {
-            all.Add(FromStore(session, grants, now));
-        }
+        List<SessionReview> all =
+        [
+            .. recorded.Select(s => FromRecording(s, grants, standing, options.StandingKnown)),
+            .. unrecorded.Select(s => FromStore(s, grants, now)),
+        ];
 
         var sessionsByGrant = all.Where(s => s.GrantId is not null).GroupBy(s => s.GrantId!, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.OrderBy(s => s.Start).Select(s => s.Id).ToList(), StringComparer.Ordinal);
@@ -165,11 +166,11 @@ public sealed class ReviewBuilder(IStateStore store, IReviewSessionSource sessio
             var unused = new List<UnusedAccess>();
             unused.AddRange(mine.Where(g => !g.Used).Select(g => new UnusedAccess
             {
-                Kind = "grant", Connection = g.Connection, Role = g.Role, GrantId = g.Id, From = g.Start, Until = g.EffectiveEnd,
+                Kind = AccessGrant, Connection = g.Connection, Role = g.Role, GrantId = g.Id, From = g.Start, Until = g.EffectiveEnd,
             }));
             unused.AddRange(myStanding
                 .Where(a => !mySessions.Any(s => s.Access == AccessStanding && s.Connection == a.Connection))
-                .Select(a => new UnusedAccess { Kind = "standing", Connection = a.Connection, Role = a.Role }));
+                .Select(a => new UnusedAccess { Kind = AccessStanding, Connection = a.Connection, Role = a.Role }));
             identities.Add(new IdentityReview
             {
                 Identity = name,
@@ -196,8 +197,8 @@ public sealed class ReviewBuilder(IStateStore store, IReviewSessionSource sessio
             Held = reviewed.Sum(s => s.Held),
             Masked = reviewed.Sum(s => s.MaskedValues),
             Approvals = approvalReviews.Count,
-            UnusedGrants = identities.Sum(i => i.Unused.Count(u => u.Kind == "grant")),
-            UnusedStanding = identities.Sum(i => i.Unused.Count(u => u.Kind == "standing")),
+            UnusedGrants = identities.Sum(i => i.Unused.Count(u => u.Kind == AccessGrant)),
+            UnusedStanding = identities.Sum(i => i.Unused.Count(u => u.Kind == AccessStanding)),
             DamagedRecordings = reviewed.Count(s => s.Damaged),
             UnrecordedSessions = reviewed.Count(s => s.Integrity == IntegrityMissing),
         };
@@ -245,13 +246,10 @@ public sealed class ReviewBuilder(IStateStore store, IReviewSessionSource sessio
             ClientAddress = s.ClientAddress,
             Start = s.Start,
             End = s.End,
-            Duration = s.Duration < TimeSpan.Zero ? TimeSpan.Zero : s.Duration,
+            Duration = Between(s.Start, s.End),
             Access = access,
             GrantId = grant?.Id,
             StatementsByClass = new SortedDictionary<string, int>(s.StatementsByClass.ToDictionary(), StringComparer.Ordinal),
-            StatementCount = s.Statements.Count,
-            Denied = s.Denied,
-            Held = s.Held,
             MaskedValues = s.MaskedValues,
             Tables = s.Tables,
             EndReason = s.EndReason,
@@ -280,7 +278,6 @@ public sealed class ReviewBuilder(IStateStore store, IReviewSessionSource sessio
     {
         // The role is not in the state store: any grant of the identity on the connection live at the start.
         var grant = GrantOf(grants, s.Identity, s.Connection, role: null, s.StartedAt);
-        var end = s.EndedAt ?? now;
         return new SessionReview
         {
             Id = $"{s.Instance}/{s.SessionId.ToString(CultureInfo.InvariantCulture)}",
@@ -289,7 +286,7 @@ public sealed class ReviewBuilder(IStateStore store, IReviewSessionSource sessio
             ClientAddress = s.Remote,
             Start = s.StartedAt,
             End = s.EndedAt,
-            Duration = end < s.StartedAt ? TimeSpan.Zero : end - s.StartedAt,
+            Duration = Between(s.StartedAt, s.EndedAt ?? now),
             Access = grant is null ? AccessStanding : AccessGrant,
             GrantId = grant?.Id,
             EndReason = s.EndReason,
@@ -321,13 +318,12 @@ public sealed class ReviewBuilder(IStateStore store, IReviewSessionSource sessio
     /// The state store's sessions that have no recording. Each is matched to its recording by id first (the
     /// recording's session id is the store's run id and session number), for every session before any is matched
     /// otherwise, so that no session takes a recording that is another's by id; a session left over is matched to
-    /// the recording left over of the same identity and connection that started closest after it (recording starts
-    /// once the client is authorized).
+    /// the recording left over of the same identity and connection that started closest to it, from 2 seconds before
+    /// to 2 minutes after (recording starts once the client is authorized).
     /// </summary>
     private static List<SessionRecord> Unrecorded(List<SessionRecord> stored, List<RecordedSession> recorded)
     {
         var taken = new HashSet<RecordedSession>(ReferenceEqualityComparer.Instance);
-        var missing = new List<SessionRecord>();
         var byId = recorded.GroupBy(r => r.SessionId, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
         var unmatched = new List<SessionRecord>();
         foreach (var s in stored)
@@ -339,24 +335,14 @@ public sealed class ReviewBuilder(IStateStore store, IReviewSessionSource sessio
             }
         }
 
+        var missing = new List<SessionRecord>();
         foreach (var s in unmatched)
         {
-            RecordedSession? best = null;
-            foreach (var r in recorded)
-            {
-                if (taken.Contains(r) || r.Identity != s.Identity || r.Connection != s.Connection
-                    || r.Start < s.StartedAt - s_matchBefore || r.Start > s.StartedAt + s_matchAfter
-                    || (s.EndedAt is { } ended && r.Start > ended + s_matchBefore))
-                {
-                    continue;
-                }
-
-                if (best is null || (r.Start - s.StartedAt).Duration() < (best.Start - s.StartedAt).Duration())
-                {
-                    best = r;
-                }
-            }
-
+            var best = recorded
+                .Where(r => !taken.Contains(r) && r.Identity == s.Identity && r.Connection == s.Connection
+                            && r.Start >= s.StartedAt - s_matchBefore && r.Start <= s.StartedAt + s_matchAfter
+                            && !(s.EndedAt is { } ended && r.Start > ended + s_matchBefore))
+                .MinBy(r => (r.Start - s.StartedAt).Duration());
             if (best is null)
             {
                 missing.Add(s);
@@ -440,7 +426,7 @@ public sealed class ReviewBuilder(IStateStore store, IReviewSessionSource sessio
                          + "Its evidence is not trustworthy: what it says may have been altered or removed.");
         }
 
-        foreach (var (identity, s) in sessions.Where(x => x.Session.Integrity == "unsealed"))
+        foreach (var (identity, s) in sessions.Where(x => x.Session.Integrity == IntegrityUnsealed))
         {
             warnings.Add($"unsealed recording: session {s.Id} of {identity} ({s.RecordingPath}) has no final seal and may be cut short"
                          + (s.Problems.Count > 0 ? ": " + string.Join("; ", s.Problems) : ""));
@@ -462,7 +448,13 @@ public sealed class ReviewBuilder(IStateStore store, IReviewSessionSource sessio
         return warnings;
     }
 
-    internal static DateTimeOffset EffectiveEnd(GrantRecord g) => g.RevokedAt is { } revoked && revoked < g.End ? revoked : g.End;
+    /// <summary>Whether a warning is about a damaged recording (<see cref="Warnings"/> opens those with <c>DAMAGED</c>).</summary>
+    internal static bool IsDamagedWarning(string warning) => warning.StartsWith("DAMAGED", StringComparison.Ordinal);
+
+    internal static DateTimeOffset EffectiveEnd(GrantRecord g) => GrantReview.EffectiveEndOf(g.End, g.RevokedAt);
+
+    /// <summary>The time from <paramref name="start"/> to <paramref name="end"/>; zero when the clock went back.</summary>
+    private static TimeSpan Between(DateTimeOffset start, DateTimeOffset end) => end < start ? TimeSpan.Zero : end - start;
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 
@@ -472,14 +464,14 @@ public sealed class ReviewBuilder(IStateStore store, IReviewSessionSource sessio
     {
         RecordingIntegrity.Intact => "intact",
         RecordingIntegrity.Recovered => "recovered",
-        RecordingIntegrity.Unsealed => "unsealed",
+        RecordingIntegrity.Unsealed => IntegrityUnsealed,
         _ => IntegrityDamaged,
     };
 
     internal static string Name(RecordedDecision decision) => decision switch
     {
         RecordedDecision.Allowed => "allowed",
-        RecordedDecision.Denied => "denied",
+        RecordedDecision.Denied => DecisionDenied,
         RecordedDecision.Held => "held",
         RecordedDecision.Approved => "approved",
         RecordedDecision.Rejected => "rejected",

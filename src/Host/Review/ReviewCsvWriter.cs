@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using static Gatehouse.Host.Review.ReviewText;
 
 namespace Gatehouse.Host.Review;
 
@@ -29,14 +30,7 @@ public static class ReviewCsvWriter
     public static void Write(ReviewReport report, TextWriter output)
     {
         WriteRow(output, Columns);
-        var s = report.Summary;
-        foreach (var (name, value) in new (string, long)[]
-                 {
-                     ("identities", s.Identities), ("grants", s.Grants), ("revoked_grants", s.RevokedGrants), ("denied_requests", s.DeniedRequests),
-                     ("expired_requests", s.ExpiredRequests), ("sessions", s.Sessions), ("statements", s.Statements), ("denied", s.Denied),
-                     ("held", s.Held), ("masked", s.Masked), ("approvals", s.Approvals), ("unused_grants", s.UnusedGrants),
-                     ("unused_standing", s.UnusedStanding), ("damaged_recordings", s.DamagedRecordings), ("unrecorded_sessions", s.UnrecordedSessions),
-                 })
+        foreach (var (name, value) in report.Summary.Counters)
         {
             Row(output, "summary", ("id", name), ("start", Time(report.Since)), ("end", Time(report.Until)), ("value", Number(value)));
         }
@@ -70,7 +64,7 @@ public static class ReviewCsvWriter
                 Row(output, "session", ("identity", who), ("id", x.Id), ("connection", x.Connection), ("role", x.Role), ("start", Time(x.Start)),
                     ("end", Time(x.End)), ("duration_s", Seconds(x.Duration)), ("grant_id", x.GrantId), ("session_id", x.Id), ("access", x.Access),
                     ("recording", x.RecordingPath), ("integrity", x.Integrity), ("problems", string.Join("; ", x.Problems)), ("end_reason", x.EndReason),
-                    ("end_detail", x.EndDetail), ("statements", Number(x.StatementCount)), ("classes", ReviewTableWriter.Classes(x)),
+                    ("end_detail", x.EndDetail), ("statements", Number(x.StatementCount)), ("classes", Classes(x)),
                     ("denied", Number(x.Denied)), ("held", Number(x.Held)), ("masked", Number(x.MaskedValues)), ("tables", string.Join(" ", x.Tables)));
                 foreach (var t in x.Statements)
                 {
@@ -118,15 +112,8 @@ public static class ReviewCsvWriter
         return value.AsSpan().IndexOfAny(",\"\r\n") < 0 ? value : "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
     }
 
-    /// <summary>A time as the CSV and JSON write it: UTC, ISO 8601, milliseconds.</summary>
-    public static string? Time(DateTimeOffset? time) =>
-        time?.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
-
     /// <summary>A duration in seconds, to the millisecond.</summary>
-    public static string Seconds(TimeSpan span) =>
-        (Math.Round(span.TotalMilliseconds) / 1000d).ToString("0.###", CultureInfo.InvariantCulture);
-
-    private static string Number(long n) => n.ToString(CultureInfo.InvariantCulture);
+    private static string Seconds(TimeSpan span) => ReviewText.Seconds(span).ToString("0.###", CultureInfo.InvariantCulture);
 
     private static void Row(TextWriter output, string record, params (string Column, string? Value)[] cells)
     {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Gatehouse.Policy.Rules;
+using static Gatehouse.Host.Review.ReviewText;
 
 namespace Gatehouse.Host.Review;
 
@@ -51,7 +52,7 @@ public static class ReviewHtmlWriter
             h.Append("<section class=\"warnings\" id=\"warnings\">\n<h2>Warnings</h2>\n<ul>\n");
             foreach (var warning in report.Warnings)
             {
-                bool loud = warning.StartsWith("DAMAGED", StringComparison.Ordinal);
+                bool loud = ReviewBuilder.IsDamagedWarning(warning);
                 h.Append($"<li{(loud ? " class=\"damaged\"" : "")}>{E(warning)}</li>\n");
             }
 
@@ -69,7 +70,7 @@ public static class ReviewHtmlWriter
                      ("damaged recordings", s.DamagedRecordings, s.DamagedRecordings > 0), ("sessions without recording", s.UnrecordedSessions, s.UnrecordedSessions > 0),
                  })
         {
-            h.Append($"<div{(alarm ? " class=\"alarm\"" : "")}><dt>{E(name)}</dt><dd>{N(value)}</dd></div>\n");
+            h.Append($"<div{(alarm ? " class=\"alarm\"" : "")}><dt>{E(name)}</dt><dd>{Number(value)}</dd></div>\n");
         }
 
         h.Append("</dl>\n</section>\n");
@@ -117,9 +118,9 @@ public static class ReviewHtmlWriter
     {
         h.Append($"<section class=\"identity\" id=\"i-{index}\" data-identity=\"{E(identity.Identity)}\">\n");
         h.Append($"<h2>{E(identity.Identity)}</h2>\n");
-        h.Append($"<p class=\"counts\">{N(identity.Grants.Count)} grant(s), {N(identity.Sessions.Count)} session(s), "
-                 + $"{N(identity.Sessions.Sum(x => x.Denied))} denied, {N(identity.Sessions.Sum(x => x.Held))} held, "
-                 + $"{N(identity.Sessions.Sum(x => x.MaskedValues))} masked, {N(identity.Unused.Count)} access never used</p>\n");
+        h.Append($"<p class=\"counts\">{Number(identity.Grants.Count)} grant(s), {Number(identity.Sessions.Count)} session(s), "
+                 + $"{Number(identity.Sessions.Sum(x => x.Denied))} denied, {Number(identity.Sessions.Sum(x => x.Held))} held, "
+                 + $"{Number(identity.Sessions.Sum(x => x.MaskedValues))} masked, {Number(identity.Unused.Count)} access never used</p>\n");
         Timeline(report, identity, ids, h);
 
         if (identity.Grants.Count > 0)
@@ -133,7 +134,7 @@ public static class ReviewHtmlWriter
                          + $"<td>{T(g.RequestedAt)}</td><td class=\"text\">{E(g.Reason)}</td><td>{E(g.ApprovedBy)}{(g.ApprovalReason is null ? "" : $"<div class=\"muted\">{E(g.ApprovalReason)}</div>")}</td>"
                          + $"<td>{T(g.ApprovedAt)}</td><td>{T(g.Start)}</td><td>{T(g.EffectiveEnd)}</td><td>{E(DurationText.Format(g.Duration))}</td>"
                          + $"<td><span class=\"status {E(g.Status)}\">{E(g.Status)}</span></td><td>{E(revoked)}</td>"
-                         + $"<td>{(g.Used ? N(g.SessionIds.Count) : "<span class=\"badge warn\">never used</span>")}</td></tr>\n");
+                         + $"<td>{(g.Used ? Number(g.SessionIds.Count) : "<span class=\"badge warn\">never used</span>")}</td></tr>\n");
             }
 
             h.Append("</tbody>\n</table>\n");
@@ -162,8 +163,8 @@ public static class ReviewHtmlWriter
                 string id = ids[x];
                 h.Append($"<tr class=\"session-row{(x.Damaged ? " damaged" : "")}\" data-target=\"{id}\"><td class=\"id\"><a href=\"#{id}\" data-target=\"{id}\">{E(x.Id)}</a></td>"
                          + $"<td>{T(x.Start)}</td><td>{E(DurationText.Format(x.Duration))}</td><td>{E(x.Connection)}</td><td>{E(x.Role ?? "?")}</td>"
-                         + $"<td>{(x.GrantId is null ? E(x.Access) : $"grant {E(x.GrantId)}")}</td><td>{E(ReviewTableWriter.Classes(x))}</td>"
-                         + $"<td>{N(x.Denied)}</td><td>{N(x.Held)}</td><td>{N(x.MaskedValues)}</td><td class=\"text\">{E(string.Join(", ", x.Tables))}</td>"
+                         + $"<td>{E(Access(x))}</td><td>{E(Classes(x))}</td>"
+                         + $"<td>{Number(x.Denied)}</td><td>{Number(x.Held)}</td><td>{Number(x.MaskedValues)}</td><td class=\"text\">{E(string.Join(", ", x.Tables))}</td>"
                          + $"<td>{E(x.EndReason ?? "-")}</td><td>{Integrity(x)}</td></tr>\n");
             }
 
@@ -196,7 +197,7 @@ public static class ReviewHtmlWriter
             h.Append("<h3>Standing access (current policy)</h3>\n<table class=\"standing\">\n<thead><tr><th>connection</th><th>role</th><th>used in the window</th></tr></thead>\n<tbody>\n");
             foreach (var a in identity.Standing)
             {
-                bool unused = ReviewTableWriter.Unused(identity, a);
+                bool unused = identity.IsUnused(a);
                 h.Append($"<tr class=\"standing-row{(unused ? " unused" : "")}\"><td>{E(a.Connection)}</td><td>{E(a.Role)}</td>"
                          + $"<td>{(unused ? "<span class=\"badge warn\">never used</span>" : "yes")}</td></tr>\n");
             }
@@ -220,7 +221,7 @@ public static class ReviewHtmlWriter
 
     private static void SessionDetail(SessionReview x, string id, StringBuilder h)
     {
-        h.Append($"<details class=\"session-detail{(x.Damaged ? " damaged" : "")}\" id=\"{id}\">\n<summary>Session {E(x.Id)}: {N(x.StatementCount)} statement(s), "
+        h.Append($"<details class=\"session-detail{(x.Damaged ? " damaged" : "")}\" id=\"{id}\">\n<summary>Session {E(x.Id)}: {Number(x.StatementCount)} statement(s), "
                  + $"{E(x.Connection)} as {E(x.Role ?? "?")}, {T(x.Start)}{(x.Damaged ? " <strong>DAMAGED RECORDING</strong>" : "")}</summary>\n");
         if (x.Damaged)
         {
@@ -238,7 +239,7 @@ public static class ReviewHtmlWriter
         Meta(h, "client", x.ClientAddress ?? "");
         Meta(h, "ended", x.End is { } end ? ReviewWindow.Format(end) : "still open");
         Meta(h, "end reason", x.EndReason is null ? "-" : x.EndReason + (x.EndDetail is null ? "" : ": " + x.EndDetail));
-        Meta(h, "access", x.GrantId is null ? x.Access : "grant " + x.GrantId);
+        Meta(h, "access", Access(x));
         h.Append("</dl>\n");
         if (x.Statements.Count > 0)
         {
@@ -248,7 +249,7 @@ public static class ReviewHtmlWriter
             {
                 string held = t.Held ? $"held{(t.Approver is null ? "" : ", " + t.Approver)}{(t.Ticket is null ? "" : " (" + t.Ticket + ")")}" : "";
                 h.Append($"<tr class=\"statement-row decision-{E(t.Decision)}\"><td>{T(t.At)}</td><td>{E(t.Message.ToString())}</td><td>{E(t.Class)}</td>"
-                         + $"<td>{E(t.Decision)}</td><td>{E(t.Rule)}</td><td>{E(held)}</td><td class=\"text\">{E(t.Result)}</td><td>{N(t.MaskedValues)}</td>"
+                         + $"<td>{E(t.Decision)}</td><td>{E(t.Rule)}</td><td>{E(held)}</td><td class=\"text\">{E(t.Result)}</td><td>{Number(t.MaskedValues)}</td>"
                          + $"<td><pre class=\"sql\">{E(t.Text)}</pre>{(t.Parameters.Count == 0 ? "" : $"<div class=\"params\">parameters: {E(string.Join(", ", t.Parameters))}</div>")}</td></tr>\n");
             }
 
@@ -312,7 +313,7 @@ public static class ReviewHtmlWriter
                 }
             }
 
-            foreach (var x in sessions.Where(x => ids.ContainsKey(x)))
+            foreach (var x in sessions)
             {
                 double x1 = X(x.Start);
                 double x2 = Math.Max(X(x.End ?? report.GeneratedAt), x1 + 3);
@@ -350,9 +351,12 @@ public static class ReviewHtmlWriter
     {
         ReviewBuilder.IntegrityDamaged => "<span class=\"badge damaged\">DAMAGED: not trustworthy</span>",
         ReviewBuilder.IntegrityMissing => "<span class=\"badge warn\">no recording</span>",
-        "unsealed" => "<span class=\"badge warn\">unsealed</span>",
+        ReviewBuilder.IntegrityUnsealed => "<span class=\"badge warn\">unsealed</span>",
         _ => $"<span class=\"badge ok\">{E(x.Integrity)}</span>",
     };
+
+    /// <summary>What gave a session access, in words: <c>grant gr_...</c>, <c>standing</c> or <c>unexplained</c>.</summary>
+    private static string Access(SessionReview x) => x.GrantId is null ? x.Access : "grant " + x.GrantId;
 
     private static void Meta(StringBuilder h, string name, string value) => h.Append($"<dt>{E(name)}</dt><dd>{E(value)}</dd>");
 
@@ -382,13 +386,9 @@ public static class ReviewHtmlWriter
         return b.ToString();
     }
 
-    private static string T(DateTimeOffset? time) => time is { } t ? $"<time datetime=\"{E(ReviewCsvWriter.Time(t))}\">{E(ReviewWindow.Format(t))}</time>" : "";
-
-    private static string N(long n) => n.ToString(CultureInfo.InvariantCulture);
+    private static string T(DateTimeOffset? time) => time is { } t ? $"<time datetime=\"{E(Time(t))}\">{E(ReviewWindow.Format(t))}</time>" : "";
 
     private static string F(double d) => d.ToString("0.##", CultureInfo.InvariantCulture);
-
-    private static string Names(IReadOnlyList<string> names) => names.Count == 0 ? "all" : string.Join(", ", names);
 
     private static string Short(string text, int max) => text.Length <= max ? text : text[..(max - 1)] + "…";
 

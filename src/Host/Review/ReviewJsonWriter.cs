@@ -27,23 +27,12 @@ public static class ReviewJsonWriter
         Strings(w, "connections", report.ConnectionFilter);
         w.WriteEndObject();
 
-        var s = report.Summary;
         w.WriteStartObject("summary");
-        w.WriteNumber("identities", s.Identities);
-        w.WriteNumber("grants", s.Grants);
-        w.WriteNumber("revoked_grants", s.RevokedGrants);
-        w.WriteNumber("denied_requests", s.DeniedRequests);
-        w.WriteNumber("expired_requests", s.ExpiredRequests);
-        w.WriteNumber("sessions", s.Sessions);
-        w.WriteNumber("statements", s.Statements);
-        w.WriteNumber("denied", s.Denied);
-        w.WriteNumber("held", s.Held);
-        w.WriteNumber("masked", s.Masked);
-        w.WriteNumber("approvals", s.Approvals);
-        w.WriteNumber("unused_grants", s.UnusedGrants);
-        w.WriteNumber("unused_standing", s.UnusedStanding);
-        w.WriteNumber("damaged_recordings", s.DamagedRecordings);
-        w.WriteNumber("unrecorded_sessions", s.UnrecordedSessions);
+        foreach (var (name, value) in report.Summary.Counters)
+        {
+            w.WriteNumber(name, value);
+        }
+
         w.WriteEndObject();
         Strings(w, "warnings", report.Warnings);
 
@@ -211,7 +200,7 @@ public static class ReviewJsonWriter
 
     private static void Time(Utf8JsonWriter w, string name, DateTimeOffset? time)
     {
-        if (ReviewCsvWriter.Time(time) is { } text)
+        if (ReviewText.Time(time) is { } text)
         {
             w.WriteString(name, text);
         }
@@ -221,8 +210,7 @@ public static class ReviewJsonWriter
         }
     }
 
-    private static void Seconds(Utf8JsonWriter w, string name, TimeSpan span) =>
-        w.WriteNumber(name, Math.Round(span.TotalMilliseconds) / 1000d);
+    private static void Seconds(Utf8JsonWriter w, string name, TimeSpan span) => w.WriteNumber(name, ReviewText.Seconds(span));
 
     private static void Strings(Utf8JsonWriter w, string name, IEnumerable<string> values)
     {

@@ -82,6 +82,15 @@ public sealed record ReviewSummary
 
     /// <summary>Sessions the state store knows of that have no recording.</summary>
     public int UnrecordedSessions { get; init; }
+
+    /// <summary>Every count under its name in the CSV and JSON (docs/review.md), in the documented order.</summary>
+    internal (string Name, long Value)[] Counters =>
+    [
+        ("identities", Identities), ("grants", Grants), ("revoked_grants", RevokedGrants), ("denied_requests", DeniedRequests),
+        ("expired_requests", ExpiredRequests), ("sessions", Sessions), ("statements", Statements), ("denied", Denied), ("held", Held),
+        ("masked", Masked), ("approvals", Approvals), ("unused_grants", UnusedGrants), ("unused_standing", UnusedStanding),
+        ("damaged_recordings", DamagedRecordings), ("unrecorded_sessions", UnrecordedSessions),
+    ];
 }
 
 /// <summary>Everything the report says about one identity.</summary>
@@ -107,6 +116,10 @@ public sealed record IdentityReview
 
     /// <summary>Access that no session used: unused grants, then unused standing access.</summary>
     public IReadOnlyList<UnusedAccess> Unused { get; init; } = [];
+
+    /// <summary>Whether standing access is among <see cref="Unused"/>.</summary>
+    internal bool IsUnused(StandingAccess access) =>
+        Unused.Any(u => u.Kind == ReviewBuilder.AccessStanding && u.Connection == access.Connection && u.Role == access.Role);
 }
 
 /// <summary>One just-in-time grant, with the request that led to it.</summary>
@@ -161,7 +174,7 @@ public sealed record GrantReview
     public string? RevokeReason { get; init; }
 
     /// <summary>When access actually ended: the revocation, or the end.</summary>
-    public DateTimeOffset EffectiveEnd => RevokedAt is { } revoked && revoked < End ? revoked : End;
+    public DateTimeOffset EffectiveEnd => EffectiveEndOf(End, RevokedAt);
 
     /// <summary>live, revoked, expired or future, at <see cref="ReviewReport.GeneratedAt"/>.</summary>
     public required string Status { get; init; }
@@ -171,6 +184,10 @@ public sealed record GrantReview
 
     /// <summary>Whether any session ran under it.</summary>
     public bool Used => SessionIds.Count > 0;
+
+    /// <summary>When a grant's access ended: its revocation when that came first, else its end.</summary>
+    internal static DateTimeOffset EffectiveEndOf(DateTimeOffset end, DateTimeOffset? revokedAt) =>
+        revokedAt is { } revoked && revoked < end ? revoked : end;
 }
 
 /// <summary>An access request that did not become a grant.</summary>
@@ -250,13 +267,13 @@ public sealed record SessionReview
     public IReadOnlyDictionary<string, int> StatementsByClass { get; init; } = new SortedDictionary<string, int>(StringComparer.Ordinal);
 
     /// <summary>Statements sent.</summary>
-    public int StatementCount { get; init; }
+    public int StatementCount => Statements.Count;
 
     /// <summary>Statements refused.</summary>
-    public int Denied { get; init; }
+    public int Denied => Statements.Count(t => t.Decision == ReviewBuilder.DecisionDenied);
 
     /// <summary>Statements held for approval.</summary>
-    public int Held { get; init; }
+    public int Held => Statements.Count(t => t.Held);
 
     /// <summary>Values masked in results.</summary>
     public long MaskedValues { get; init; }

@@ -1,6 +1,6 @@
-using System.Globalization;
 using Gatehouse.Host.Cli;
 using Gatehouse.Policy.Rules;
+using static Gatehouse.Host.Review.ReviewText;
 
 namespace Gatehouse.Host.Review;
 
@@ -14,7 +14,7 @@ public static class ReviewTableWriter
                          + $"(generated {ReviewWindow.Format(report.GeneratedAt)})");
         if (report.IdentityFilter.Count > 0 || report.ConnectionFilter.Count > 0)
         {
-            output.WriteLine($"Limited to identities: {List(report.IdentityFilter)}; connections: {List(report.ConnectionFilter)}");
+            output.WriteLine($"Limited to identities: {Names(report.IdentityFilter)}; connections: {Names(report.ConnectionFilter)}");
         }
 
         output.WriteLine();
@@ -32,8 +32,9 @@ public static class ReviewTableWriter
         output.WriteLine("Summary");
         TextTable.Write(output, ["IDENTITIES", "GRANTS", "REVOKED", "DENIED REQ", "EXPIRED REQ", "SESSIONS", "STATEMENTS", "DENIED", "HELD", "MASKED",
                 "UNUSED GRANTS", "UNUSED STANDING", "DAMAGED", "UNRECORDED"],
-            [[N(s.Identities), N(s.Grants), N(s.RevokedGrants), N(s.DeniedRequests), N(s.ExpiredRequests), N(s.Sessions), N(s.Statements), N(s.Denied),
-                N(s.Held), N(s.Masked), N(s.UnusedGrants), N(s.UnusedStanding), N(s.DamagedRecordings), N(s.UnrecordedSessions)]]);
+            [[Number(s.Identities), Number(s.Grants), Number(s.RevokedGrants), Number(s.DeniedRequests), Number(s.ExpiredRequests), Number(s.Sessions),
+                Number(s.Statements), Number(s.Denied), Number(s.Held), Number(s.Masked), Number(s.UnusedGrants), Number(s.UnusedStanding),
+                Number(s.DamagedRecordings), Number(s.UnrecordedSessions)]]);
 
         foreach (var identity in report.Identities)
         {
@@ -48,7 +49,7 @@ public static class ReviewTableWriter
                     {
                         g.Id, g.Connection, g.Role, TextTable.Time(g.RequestedAt), TextTable.Short(g.Reason, 40), g.ApprovedBy, TextTable.Time(g.ApprovedAt),
                         TextTable.Time(g.Start), TextTable.Time(g.EffectiveEnd), DurationText.Format(g.Duration), g.Status,
-                        g.RevokedBy is null ? "" : $"{g.RevokedBy} {TextTable.Time(g.RevokedAt)}", N(g.SessionIds.Count),
+                        g.RevokedBy is null ? "" : $"{g.RevokedBy} {TextTable.Time(g.RevokedAt)}", Number(g.SessionIds.Count),
                     }));
             }
 
@@ -70,8 +71,8 @@ public static class ReviewTableWriter
                         "END", "RECORDING"],
                     identity.Sessions.Select(x => new[]
                     {
-                        x.Id, TextTable.Time(x.Start), DurationText.Format(x.Duration), x.Connection, x.Role ?? "?",
-                        x.GrantId ?? x.Access, Classes(x), N(x.Denied), N(x.Held), N(x.MaskedValues), TextTable.Short(string.Join(",", x.Tables), 40),
+                        x.Id, TextTable.Time(x.Start), DurationText.Format(x.Duration), x.Connection, x.Role ?? "?", x.GrantId ?? x.Access, Classes(x),
+                        Number(x.Denied), Number(x.Held), Number(x.MaskedValues), TextTable.Short(string.Join(",", x.Tables), 40),
                         x.EndReason ?? "-", x.Damaged ? "DAMAGED: NOT TRUSTWORTHY" : x.Integrity,
                     }));
             }
@@ -91,7 +92,7 @@ public static class ReviewTableWriter
             {
                 output.WriteLine("Standing access (current policy):");
                 TextTable.Write(output, ["CONNECTION", "ROLE", "USED"],
-                    identity.Standing.Select(a => new[] { a.Connection, a.Role, Unused(identity, a) ? "no" : "yes" }));
+                    identity.Standing.Select(a => new[] { a.Connection, a.Role, identity.IsUnused(a) ? "no" : "yes" }));
             }
 
             if (identity.Unused.Count > 0)
@@ -108,20 +109,6 @@ public static class ReviewTableWriter
             output.WriteLine("No access, requests or sessions in this window.");
         }
     }
-
-    /// <summary>Statements by class: <c>read=3 write=1</c> (the total when there are none by class).</summary>
-    internal static string Classes(SessionReview session) =>
-        session.Integrity == ReviewBuilder.IntegrityMissing ? "?"
-        : session.StatementsByClass.Count == 0 ? N(session.StatementCount)
-        : string.Join(" ", session.StatementsByClass.Select(c => $"{c.Key}={N(c.Value)}"));
-
-    /// <summary>Whether standing access is among the identity's unused access.</summary>
-    internal static bool Unused(IdentityReview identity, StandingAccess access) =>
-        identity.Unused.Any(u => u.Kind == "standing" && u.Connection == access.Connection && u.Role == access.Role);
-
-    private static string N(long n) => n.ToString(CultureInfo.InvariantCulture);
-
-    private static string List(IReadOnlyList<string> names) => names.Count == 0 ? "all" : string.Join(", ", names);
 
     private static string Line(string text) => string.Create(text.Length, text, static (span, t) =>
     {
