@@ -338,7 +338,7 @@ internal static class RecordingCommands
             return null;
         }
 
-        return SessionFilter.TryParseTime(text, now, out var time)
+        return TimeArgument.TryParse(text, now, out var time)
             ? time
             : throw new RecordingLookupException($"{option} is a duration back from now (2d, 90m) or an ISO 8601 time (2025-03-14T15:00:00Z), not '{text}'", Usage);
     }
@@ -374,27 +374,21 @@ internal static class RecordingCommands
                 json.WriteString("session", s.SessionId);
                 json.WriteString("path", s.Path);
                 json.WriteString("protocol", s.Protocol);
-                WriteOptional(json, "identity", s.Identity);
-                WriteOptional(json, "connection", s.Connection);
-                WriteOptional(json, "role", s.Role);
-                WriteOptional(json, "client_address", s.ClientAddress);
-                json.WriteString("start", s.Start.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture));
-                json.WriteString("end", s.End.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture));
+                RecordingExport.Optional(json, "identity", s.Identity);
+                RecordingExport.Optional(json, "connection", s.Connection);
+                RecordingExport.Optional(json, "role", s.Role);
+                RecordingExport.Optional(json, "client_address", s.ClientAddress);
+                json.WriteString("start", RecordingExport.TimeText(s.Start));
+                json.WriteString("end", RecordingExport.TimeText(s.End));
                 json.WriteNumber("duration_seconds", Math.Round(s.Duration.TotalSeconds, 6));
                 json.WriteNumber("statements", s.Statements.Count);
                 json.WriteNumber("denied", s.Denied);
                 json.WriteNumber("held", s.Held);
                 json.WriteNumber("masked", s.MaskedValues);
-                WriteOptional(json, "end_reason", s.EndReason);
+                RecordingExport.Optional(json, "end_reason", s.EndReason);
                 json.WriteString("integrity", s.Integrity.ToString().ToLowerInvariant());
                 json.WriteBoolean("signatures_checked", s.SignaturesChecked);
-                json.WriteStartArray("problems");
-                foreach (string problem in s.Problems)
-                {
-                    json.WriteStringValue(problem);
-                }
-
-                json.WriteEndArray();
+                RecordingExport.Strings(json, "problems", s.Problems);
                 json.WriteEndObject();
             }
 
@@ -402,14 +396,6 @@ internal static class RecordingCommands
         }
 
         return Encoding.UTF8.GetString(buffer.ToArray());
-    }
-
-    private static void WriteOptional(Utf8JsonWriter json, string name, string? value)
-    {
-        if (value is not null)
-        {
-            json.WriteString(name, value);
-        }
     }
 
     /// <summary>Runs a command's work and turns failures into a message on standard error and an exit code.</summary>

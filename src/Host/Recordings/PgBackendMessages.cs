@@ -1,4 +1,6 @@
 using System.Text;
+using System.Text.Unicode;
+using Gatehouse.Protocols.Postgres.Wire;
 
 namespace Gatehouse.Host.Recordings;
 
@@ -162,82 +164,38 @@ public sealed record PgNegotiateProtocolVersion : PgBackendMessage
     public required IReadOnlyList<string> UnrecognizedOptions { get; init; }
 }
 
-/// <summary>Names of protocol messages, as the PostgreSQL documentation spells them.</summary>
+/// <summary>
+/// Names of protocol messages, as the PostgreSQL documentation spells them: the names of the wire's
+/// <see cref="BackendCode"/> and <see cref="FrontendCode"/>.
+/// </summary>
 public static class PgMessageNames
 {
     /// <summary>A backend message's name; <c>Unknown(0x..)</c> for a type byte the protocol does not define.</summary>
-    public static string Backend(char code) => code switch
-    {
-        'R' => "Authentication",
-        'K' => "BackendKeyData",
-        '2' => "BindComplete",
-        '3' => "CloseComplete",
-        'C' => "CommandComplete",
-        'd' => "CopyData",
-        'c' => "CopyDone",
-        'G' => "CopyInResponse",
-        'H' => "CopyOutResponse",
-        'W' => "CopyBothResponse",
-        'D' => "DataRow",
-        'I' => "EmptyQueryResponse",
-        'E' => "ErrorResponse",
-        'V' => "FunctionCallResponse",
-        'v' => "NegotiateProtocolVersion",
-        'n' => "NoData",
-        'N' => "NoticeResponse",
-        'A' => "NotificationResponse",
-        't' => "ParameterDescription",
-        'S' => "ParameterStatus",
-        '1' => "ParseComplete",
-        's' => "PortalSuspended",
-        'Z' => "ReadyForQuery",
-        'T' => "RowDescription",
-        _ => $"Unknown(0x{(int)code:x2})",
-    };
+    public static string Backend(char code) => code <= byte.MaxValue && IsBackend((byte)code) ? ((BackendCode)code).ToString() : Unknown(code);
 
     /// <summary>Whether a type byte is a backend message of protocol 3.0.</summary>
-    public static bool IsBackend(byte code) => !Backend((char)code).StartsWith("Unknown", StringComparison.Ordinal);
+    public static bool IsBackend(byte code) => Enum.IsDefined((BackendCode)code);
 
     /// <summary>A frontend message's name; <c>Unknown(0x..)</c> for a type byte the protocol does not define.</summary>
-    public static string Frontend(char code) => code switch
-    {
-        'B' => "Bind",
-        'C' => "Close",
-        'd' => "CopyData",
-        'c' => "CopyDone",
-        'f' => "CopyFail",
-        'D' => "Describe",
-        'E' => "Execute",
-        'H' => "Flush",
-        'F' => "FunctionCall",
-        'P' => "Parse",
-        'Q' => "Query",
-        'S' => "Sync",
-        'X' => "Terminate",
-        _ => $"Unknown(0x{(int)code:x2})",
-    };
+    public static string Frontend(char code) => code <= byte.MaxValue && IsFrontend((byte)code) ? ((FrontendCode)code).ToString() : Unknown(code);
+
+    /// <summary>
+    /// Whether a type byte is a frontend message of protocol 3.0 that a ClientMessage record can hold: any but
+    /// <see cref="FrontendCode.Password"/>, which belongs to the login, over before recording starts.
+    /// </summary>
+    public static bool IsFrontend(byte code) => Enum.IsDefined((FrontendCode)code) && code != (byte)FrontendCode.Password;
+
+    private static string Unknown(char code) => $"Unknown(0x{(int)code:x2})";
 }
 
 /// <summary>How recorded bytes are shown as text.</summary>
 public static class PgText
 {
-    private static readonly UTF8Encoding s_strict = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
-
     /// <summary>The bytes as <c>\x</c> and lowercase hex digits (PostgreSQL's bytea output).</summary>
     public static string Hex(ReadOnlySpan<byte> bytes) => @"\x" + Convert.ToHexStringLower(bytes);
 
     /// <summary>The bytes as UTF-8 text when they are valid UTF-8, else as <see cref="Hex"/>.</summary>
-    public static string Utf8OrHex(ReadOnlySpan<byte> bytes)
-    {
-        try
-        {
-            return s_strict.GetString(bytes);
-        }
-        catch (DecoderFallbackException)
-        {
-            return Hex(bytes);
-        }
-    }
+    public static string Utf8OrHex(ReadOnlySpan<byte> bytes) => Utf8.IsValid(bytes) ? Encoding.UTF8.GetString(bytes) : Hex(bytes);
 
     /// <summary>
     /// A text-format value: UTF-8, unless it is not valid UTF-8 or holds control characters other than tab, newline

@@ -252,14 +252,8 @@ public sealed class PgStreamDecoder
         {
             case 'T':
             {
-                int count = body.Int16();
-                var columns = new PgColumn[Math.Max(0, count)];
-                if (count < 0)
-                {
-                    throw new MalformedMessageException($"negative column count {count}");
-                }
-
-                for (int i = 0; i < count; i++)
+                var columns = new PgColumn[body.Count("column")];
+                for (int i = 0; i < columns.Length; i++)
                 {
                     columns[i] = new PgColumn(body.CString(), body.Int32(), body.Int16(), body.Int32(), body.Int16(), body.Int32(), body.Int16());
                 }
@@ -270,14 +264,8 @@ public sealed class PgStreamDecoder
 
             case 'D':
             {
-                int count = body.Int16();
-                if (count < 0)
-                {
-                    throw new MalformedMessageException($"negative column count {count}");
-                }
-
-                var values = new string?[count];
-                for (int i = 0; i < count; i++)
+                var values = new string?[body.Count("column")];
+                for (int i = 0; i < values.Length; i++)
                 {
                     int size = body.Int32();
                     if (size == -1)
@@ -342,14 +330,8 @@ public sealed class PgStreamDecoder
             case 'G' or 'H' or 'W':
             {
                 byte format = body.Byte();
-                int count = body.Int16();
-                if (count < 0)
-                {
-                    throw new MalformedMessageException($"negative column count {count}");
-                }
-
-                var formats = new short[count];
-                for (int i = 0; i < count; i++)
+                var formats = new short[body.Count("column")];
+                for (int i = 0; i < formats.Length; i++)
                 {
                     formats[i] = body.Int16();
                 }
@@ -368,14 +350,8 @@ public sealed class PgStreamDecoder
 
             case 't':
             {
-                int count = body.Int16();
-                if (count < 0)
-                {
-                    throw new MalformedMessageException($"negative parameter count {count}");
-                }
-
-                var oids = new int[count];
-                for (int i = 0; i < count; i++)
+                var oids = new int[body.Count("parameter")];
+                for (int i = 0; i < oids.Length; i++)
                 {
                     oids[i] = body.Int32();
                 }
@@ -465,6 +441,13 @@ public sealed class PgStreamDecoder
 
         public int Int32() => BinaryPrimitives.ReadInt32BigEndian(Bytes(4));
 
+        /// <summary>An Int16 count of <paramref name="what"/> (columns, parameters); a negative one is malformed.</summary>
+        public int Count(string what)
+        {
+            int count = Int16();
+            return count >= 0 ? count : throw new MalformedMessageException($"negative {what} count {count}");
+        }
+
         public ReadOnlySpan<byte> Bytes(int count)
         {
             if (count < 0 || count > _rest.Length)
@@ -534,7 +517,7 @@ public sealed record PgFrontendMessage(char Code, char? Kind, string? Name, int?
             }
 
             int length = BinaryPrimitives.ReadInt32BigEndian(payload[1..]);
-            if (length < 4 || length > payload.Length - 1 || PgMessageNames.Frontend(code).StartsWith("Unknown", StringComparison.Ordinal))
+            if (length < 4 || length > payload.Length - 1 || !PgMessageNames.IsFrontend(payload[0]))
             {
                 problem = $"{payload.Length} bytes starting with 0x{payload[0]:x2} are not a whole frontend message";
                 break;

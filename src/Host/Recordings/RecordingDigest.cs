@@ -5,6 +5,7 @@ using System.Text.Json;
 using Gatehouse.Engine.Recording;
 using Gatehouse.Policy.Rules;
 using Gatehouse.Policy.Sql;
+using Gatehouse.Protocols.Postgres.Policy;
 
 namespace Gatehouse.Host.Recordings;
 
@@ -557,17 +558,17 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
         switch (message)
         {
             case 'Q':
-                Enqueue(new Request(RequestKind.Query, state));
+                Enqueue(new Request(PgRequestKind.Query, state));
                 break;
             case 'F':
-                Enqueue(new Request(RequestKind.FunctionCall, state));
+                Enqueue(new Request(PgRequestKind.FunctionCall, state));
                 break;
             case 'P':
-                Enqueue(new Request(RequestKind.Parse, state));
+                Enqueue(new Request(PgRequestKind.Parse, state));
                 break;
             case 'B':
                 _portals[portal ?? ""] = state;
-                Enqueue(new Request(RequestKind.Bind, state));
+                Enqueue(new Request(PgRequestKind.Bind, state));
                 break;
         }
     }
@@ -663,17 +664,17 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
                 case ResultMetaFields.CommandTag:
                     tag = RecordFieldReader.GetText(value);
                     break;
-                case ResultMetaFields.Rows when RecordFieldReader.TryGetNumber(value, out ulong n):
-                    rows = (long)Math.Min(n, long.MaxValue);
+                case ResultMetaFields.Rows when TryGetNumber(value, out long n):
+                    rows = n;
                     break;
                 case ResultMetaFields.Column:
                     columns.Add(RecordFieldReader.GetText(value));
                     break;
-                case ResultMetaFields.MaskedValues when RecordFieldReader.TryGetNumber(value, out ulong n):
-                    masked = (long)Math.Min(n, long.MaxValue);
+                case ResultMetaFields.MaskedValues when TryGetNumber(value, out long n):
+                    masked = n;
                     break;
-                case ResultMetaFields.DurationMicros when RecordFieldReader.TryGetNumber(value, out ulong n):
-                    duration = (long)Math.Min(n, long.MaxValue);
+                case ResultMetaFields.DurationMicros when TryGetNumber(value, out long n):
+                    duration = n;
                     break;
             }
         }
@@ -743,11 +744,11 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
                 {
                     case 'D':
                         statement = message.Kind == 'P' ? _portals.GetValueOrDefault(message.Name ?? "") : null;
-                        Enqueue(new Request(RequestKind.Describe, statement));
+                        Enqueue(new Request(PgRequestKind.Describe, statement));
                         break;
                     case 'E':
                         statement = _portals.GetValueOrDefault(message.Name ?? "");
-                        Enqueue(new Request(RequestKind.Execute, statement));
+                        Enqueue(new Request(PgRequestKind.Execute, statement));
                         break;
                     case 'C':
                         if (message.Kind == 'P')
@@ -755,10 +756,10 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
                             _portals.Remove(message.Name ?? "");
                         }
 
-                        Enqueue(new Request(RequestKind.Close, null));
+                        Enqueue(new Request(PgRequestKind.Close, null));
                         break;
                     case 'S':
-                        Enqueue(new Request(RequestKind.Sync, null));
+                        Enqueue(new Request(PgRequestKind.Sync, null));
                         break;
                 }
             }
@@ -783,7 +784,7 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
     {
         if (_skipUntilSync)
         {
-            if (request.Kind != RequestKind.Sync)
+            if (request.Kind != PgRequestKind.Sync)
             {
                 // Sent after an error the server had already answered: it skips these until the Sync.
                 if (request.Statement is not null && _skipTold.Add(request.Statement))
@@ -817,22 +818,9 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
 
         _decoded.Clear();
         _decoder.Decode(chunk, _decoded);
-        if (_decoder.Error is not null)
+        if (_decoder.Error is not null && _resyncing)
         {
-            if (!_resyncing)
-            {
-                string detail = $"the server stream does not decode: {_decoder.Error}";
-                _decodeProblems.Add(detail);
-                foreach (var message in _decoded)
-                {
-                    OnServerMessage(message, e);
-                }
-
-                Add(new StreamProblemEvent { Detail = detail }, e);
-                LoseStep();
-            }
-
-            return;
+            return; // not a message start either: wait for the next record
         }
 
         if (_resyncing)
@@ -840,18 +828,28 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
             _resyncing = false;
             if (_resyncSkipped > 0)
             {
-                string detail = $"the server stream decodes again from stream offset {chunkStart}, after {_resyncSkipped} bytes that did not";
-                _decodeProblems.Add(detail);
-                Add(new StreamProblemEvent { Detail = detail }, e);
+                Problem($"the server stream decodes again from stream offset {chunkStart}, after {_resyncSkipped} bytes that did not", e);
                 _resyncSkipped = 0;
             }
         }
 
+        // The messages before an error are whole and in step: they count.
         foreach (var message in _decoded)
         {
             OnServerMessage(message, e);
         }
 
+        if (_decoder.Error is not null)
+        {
+            Problem($"the server stream does not decode: {_decoder.Error}", e);
+            LoseStep();
+        }
+    }
+
+    private void Problem(string detail, in RecordingEvent e)
+    {
+        _decodeProblems.Add(detail);
+        Add(new StreamProblemEvent { Detail = detail }, e);
     }
 
     private void OnServerMessage(PgBackendMessage message, in RecordingEvent e)
@@ -902,55 +900,55 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
         var statement = head.Statement;
         switch (head.Kind, message)
         {
-            case (RequestKind.Query or RequestKind.FunctionCall, PgReadyForQuery):
+            case (PgRequestKind.Query or PgRequestKind.FunctionCall, PgReadyForQuery):
                 Pop();
                 return statement;
-            case (RequestKind.Query or RequestKind.FunctionCall, PgCommandComplete complete):
+            case (PgRequestKind.Query or PgRequestKind.FunctionCall, PgCommandComplete complete):
                 statement?.AddResult(complete.Tag);
                 OnCommandComplete(complete.Tag, statement);
                 return statement;
-            case (RequestKind.Query or RequestKind.FunctionCall, PgNoticeMessage error):
+            case (PgRequestKind.Query or PgRequestKind.FunctionCall, PgNoticeMessage error):
                 statement?.AddResult(error.ToString());
                 return statement;
-            case (RequestKind.Query, PgSimpleMessage { Code: 'I' }):
+            case (PgRequestKind.Query, PgSimpleMessage { Code: 'I' }):
                 statement?.AddResult("(empty query)");
                 return statement;
-            case (RequestKind.FunctionCall, PgFunctionCallResponse):
+            case (PgRequestKind.FunctionCall, PgFunctionCallResponse):
                 statement?.AddResult("(function result)");
                 return statement;
-            case (RequestKind.Query, PgRowDescription or PgDataRow or PgCopyResponse or PgCopyData or PgSimpleMessage { Code: 'c' }):
+            case (PgRequestKind.Query, PgRowDescription or PgDataRow or PgCopyResponse or PgCopyData or PgSimpleMessage { Code: 'c' }):
                 return statement;
 
-            case (RequestKind.Parse, PgSimpleMessage { Code: '1' }):
-            case (RequestKind.Bind, PgSimpleMessage { Code: '2' }):
-            case (RequestKind.Close, PgSimpleMessage { Code: '3' }):
-            case (RequestKind.Describe, PgRowDescription or PgSimpleMessage { Code: 'n' }):
+            case (PgRequestKind.Parse, PgSimpleMessage { Code: '1' }):
+            case (PgRequestKind.Bind, PgSimpleMessage { Code: '2' }):
+            case (PgRequestKind.Close, PgSimpleMessage { Code: '3' }):
+            case (PgRequestKind.Describe, PgRowDescription or PgSimpleMessage { Code: 'n' }):
                 Pop();
                 return statement;
-            case (RequestKind.Describe, PgParameterDescription):
+            case (PgRequestKind.Describe, PgParameterDescription):
                 return statement;
-            case (RequestKind.Execute, PgCommandComplete complete):
+            case (PgRequestKind.Execute, PgCommandComplete complete):
                 statement?.AddResult(complete.Tag);
                 OnCommandComplete(complete.Tag, statement);
                 Pop();
                 return statement;
-            case (RequestKind.Execute, PgSimpleMessage { Code: 'I' }):
+            case (PgRequestKind.Execute, PgSimpleMessage { Code: 'I' }):
                 statement?.AddResult("(empty query)");
                 Pop();
                 return statement;
-            case (RequestKind.Execute, PgSimpleMessage { Code: 's' }):
+            case (PgRequestKind.Execute, PgSimpleMessage { Code: 's' }):
                 statement?.AddResult("(portal suspended)");
                 Pop();
                 return statement;
-            case (RequestKind.Execute, PgDataRow or PgCopyResponse or PgCopyData or PgSimpleMessage { Code: 'c' }):
+            case (PgRequestKind.Execute, PgDataRow or PgCopyResponse or PgCopyData or PgSimpleMessage { Code: 'c' }):
                 return statement;
-            case (RequestKind.Parse or RequestKind.Bind or RequestKind.Describe or RequestKind.Execute or RequestKind.Close, PgNoticeMessage error):
+            case (PgRequestKind.Parse or PgRequestKind.Bind or PgRequestKind.Describe or PgRequestKind.Execute or PgRequestKind.Close, PgNoticeMessage error):
                 ExtendedError(error);
                 return statement;
-            case (RequestKind.Sync, PgReadyForQuery):
+            case (PgRequestKind.Sync, PgReadyForQuery):
                 Pop();
                 return null;
-            case (RequestKind.Sync, PgNoticeMessage error):
+            case (PgRequestKind.Sync, PgNoticeMessage error):
                 // The implicit COMMIT at Sync failed: the last statement run is the one it concerns.
                 _lastRun?.AddResult(error.ToString());
                 return _lastRun;
@@ -959,7 +957,7 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
                 while (_requests.First?.Value is { } request)
                 {
                     _requests.RemoveFirst();
-                    if (request.Kind is RequestKind.Sync or RequestKind.Query or RequestKind.FunctionCall)
+                    if (request.Kind is PgRequestKind.Sync or PgRequestKind.Query or PgRequestKind.FunctionCall)
                     {
                         break;
                     }
@@ -995,7 +993,7 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
             told.Add(head.Statement);
         }
 
-        while (_requests.First?.Value is { Kind: not RequestKind.Sync } skipped)
+        while (_requests.First?.Value is { Kind: not PgRequestKind.Sync } skipped)
         {
             // A Bind and the Execute of its portal are one statement: it is told once.
             if (skipped.Statement is not null && told.Add(skipped.Statement))
@@ -1039,36 +1037,53 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
 
     private void OnSessionEnd(in RecordingEvent e)
     {
-        var end = new SessionEndEvent();
+        string? reason = null, side = null, detail = null;
+        long? fromClient = null, fromServer = null, masked = null;
         var fields = new RecordFieldReader(e.Payload.Span);
         while (fields.TryRead(out byte tag, out var value))
         {
-            ulong n;
+            long n;
             switch (tag)
             {
                 case SessionEndFields.Reason:
-                    end = end with { Reason = RecordFieldReader.GetText(value) };
+                    reason = RecordFieldReader.GetText(value);
                     break;
                 case SessionEndFields.Side:
-                    end = end with { Side = RecordFieldReader.GetText(value) };
+                    side = RecordFieldReader.GetText(value);
                     break;
                 case SessionEndFields.Detail:
-                    end = end with { Detail = RecordFieldReader.GetText(value) };
+                    detail = RecordFieldReader.GetText(value);
                     break;
-                case SessionEndFields.BytesFromClient when RecordFieldReader.TryGetNumber(value, out n):
-                    end = end with { BytesFromClient = (long)Math.Min(n, long.MaxValue) };
+                case SessionEndFields.BytesFromClient when TryGetNumber(value, out n):
+                    fromClient = n;
                     break;
-                case SessionEndFields.BytesFromServer when RecordFieldReader.TryGetNumber(value, out n):
-                    end = end with { BytesFromServer = (long)Math.Min(n, long.MaxValue) };
+                case SessionEndFields.BytesFromServer when TryGetNumber(value, out n):
+                    fromServer = n;
                     break;
-                case SessionEndFields.MaskedValues when RecordFieldReader.TryGetNumber(value, out n):
-                    end = end with { MaskedValues = (long)Math.Min(n, long.MaxValue) };
+                case SessionEndFields.MaskedValues when TryGetNumber(value, out n):
+                    masked = n;
                     break;
             }
         }
 
-        _end = Stamp(end, e);
+        _end = Stamp(new SessionEndEvent
+        {
+            Reason = reason,
+            Side = side,
+            Detail = detail,
+            BytesFromClient = fromClient,
+            BytesFromServer = fromServer,
+            MaskedValues = masked,
+        }, e);
         Add(_end);
+    }
+
+    /// <summary>A number field as a count: <see cref="RecordFieldReader.TryGetNumber"/>, held at <see cref="long.MaxValue"/>.</summary>
+    private static bool TryGetNumber(ReadOnlySpan<byte> value, out long number)
+    {
+        bool ok = RecordFieldReader.TryGetNumber(value, out ulong n);
+        number = (long)Math.Min(n, long.MaxValue);
+        return ok;
     }
 
     /// <summary>The end of the recording: a message cut off, ResultMetas and a Parse still waiting.</summary>
@@ -1135,20 +1150,8 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
 
     private static string FormatTime(ulong micros) => (micros / 1e6).ToString("0.000", CultureInfo.InvariantCulture) + "s";
 
-    private enum RequestKind
-    {
-        Query,
-        FunctionCall,
-        Parse,
-        Bind,
-        Describe,
-        Execute,
-        Close,
-        Sync,
-    }
-
     /// <summary>A request of the client waiting for the server's answer, and the statement the answer belongs to.</summary>
-    private sealed record Request(RequestKind Kind, StatementState? Statement);
+    private sealed record Request(PgRequestKind Kind, StatementState? Statement);
 
     /// <summary>A ResultMeta written before its CommandComplete was seen in the stream.</summary>
     private sealed record PendingMeta(string? Tag, long Masked, int Slot)

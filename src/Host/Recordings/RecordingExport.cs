@@ -71,7 +71,7 @@ public static class RecordingExport
         json.WriteStartObject();
         json.WriteString("session", session.SessionId);
         json.WriteNumber("seq", e.Sequence);
-        json.WriteString("time", (session.Start + e.At).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture));
+        json.WriteString("time", TimeText(session.Start + e.At));
         json.WriteNumber("offset_us", e.TimeMicros);
         json.WriteString("kind", KindName(e));
         json.WriteString("direction", DirectionName(e.Direction));
@@ -119,22 +119,14 @@ public static class RecordingExport
             case ResultMetaEvent meta:
                 Index(json, meta.StatementIndex);
                 Optional(json, "command_tag", meta.CommandTag);
-                if (meta.Rows is { } rows)
-                {
-                    json.WriteNumber("rows", rows);
-                }
-
+                Number(json, "rows", meta.Rows);
                 if (meta.Columns.Count > 0)
                 {
                     Strings(json, "columns", meta.Columns);
                 }
 
                 json.WriteNumber("masked_values", meta.MaskedValues);
-                if (meta.DurationMicros is { } duration)
-                {
-                    json.WriteNumber("duration_us", duration);
-                }
-
+                Number(json, "duration_us", meta.DurationMicros);
                 break;
             case ErrorEvent error:
                 Optional(json, "code", error.Code);
@@ -163,11 +155,7 @@ public static class RecordingExport
                 }
 
                 Optional(json, "name", client.Message.Name);
-                if (client.Message.MaxRows is { } maxRows)
-                {
-                    json.WriteNumber("max_rows", maxRows);
-                }
-
+                Number(json, "max_rows", client.Message.MaxRows);
                 Optional(json, client.Message.Code == 'f' ? "message" : "data", client.Message.Text);
                 break;
             case RecoveryEvent recovery:
@@ -275,6 +263,9 @@ public static class RecordingExport
         }
     }
 
+    /// <summary>A time as the export writes it: ISO 8601 UTC with microseconds.</summary>
+    internal static string TimeText(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
+
     private static void Index(Utf8JsonWriter json, int index)
     {
         if (index >= 0)
@@ -294,7 +285,8 @@ public static class RecordingExport
         json.WriteEndArray();
     }
 
-    private static void Optional(Utf8JsonWriter json, string name, string? value)
+    /// <summary>A member written only when it has a value.</summary>
+    internal static void Optional(Utf8JsonWriter json, string name, string? value)
     {
         if (value is not null)
         {
@@ -310,19 +302,13 @@ public static class RecordingExport
         }
     }
 
-    private static void Strings(Utf8JsonWriter json, string name, IEnumerable<string?> values)
+    /// <summary>An array of strings; a null one is written as <c>null</c>.</summary>
+    internal static void Strings(Utf8JsonWriter json, string name, IEnumerable<string?> values)
     {
         json.WriteStartArray(name);
         foreach (string? value in values)
         {
-            if (value is null)
-            {
-                json.WriteNullValue();
-            }
-            else
-            {
-                json.WriteStringValue(value);
-            }
+            json.WriteStringValue(value);
         }
 
         json.WriteEndArray();

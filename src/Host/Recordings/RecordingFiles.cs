@@ -1,7 +1,4 @@
-using System.Globalization;
-using System.Text;
 using Gatehouse.Engine.Recording;
-using Gatehouse.Policy.Rules;
 
 namespace Gatehouse.Host.Recordings;
 
@@ -58,18 +55,6 @@ public static class RecordingFiles
         }
     }
 
-    /// <summary>A session id as file names spell it: characters other than ASCII letters, digits, '-' and '.' become '_', at most 100.</summary>
-    public static string FileNameId(string sessionId)
-    {
-        var name = new StringBuilder(Math.Min(sessionId.Length, 100));
-        foreach (char c in sessionId.AsSpan(0, Math.Min(sessionId.Length, 100)))
-        {
-            name.Append(char.IsAsciiLetterOrDigit(c) || c is '-' or '.' ? c : '_');
-        }
-
-        return name.ToString();
-    }
-
     /// <summary>
     /// The recording of a session, read and verified: <paramref name="idOrPath"/> is a recording file's path, a
     /// session id, or a prefix of exactly one session id in <paramref name="directory"/>.
@@ -93,7 +78,8 @@ public static class RecordingFiles
         }
 
         var files = Find(directory);
-        string wanted = FileNameId(idOrPath);
+        // The id as the gateway spells it in file names (any start time will do: only the id part is kept).
+        string wanted = RecordingDigest.SessionIdFromFileName(RecordingService.FileName(DateTimeOffset.UnixEpoch, idOrPath));
         var candidates = files.Where(f => RecordingDigest.SessionIdFromFileName(f).StartsWith(wanted, StringComparison.Ordinal)).ToList();
         var exactNames = candidates.Where(f => RecordingDigest.SessionIdFromFileName(f) == wanted).ToList();
         if (exactNames.Count > 0)
@@ -185,11 +171,4 @@ public sealed record SessionFilter
             RecordedDecision.Held => session.Held > 0,
             { } outcome => session.Statements.Any(s => s.Decided && s.Outcome == outcome),
         };
-
-    /// <summary>
-    /// A point in time as <c>--since</c> and <c>--until</c> take it: a duration back from <paramref name="now"/>
-    /// (<c>2d</c>, <c>90m</c>, <c>1h30m</c>) or an ISO 8601 time (<c>2025-03-14</c>, <c>2025-03-14T15:00:00Z</c>; UTC
-    /// unless it says otherwise).
-    /// </summary>
-    public static bool TryParseTime(string? text, DateTimeOffset now, out DateTimeOffset time) => Cli.TimeArgument.TryParse(text, now, out time);
 }

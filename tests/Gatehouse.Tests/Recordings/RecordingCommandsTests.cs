@@ -370,15 +370,15 @@ public sealed class RecordingCommandsTests : IDisposable
     public void Since_and_until_take_a_duration_back_from_now_or_a_time()
     {
         var now = new DateTimeOffset(2025, 3, 14, 12, 0, 0, TimeSpan.Zero);
-        Assert.True(Gatehouse.Host.Recordings.SessionFilter.TryParseTime("2d", now, out var time));
+        Assert.True(Gatehouse.Host.Cli.TimeArgument.TryParse("2d", now, out var time));
         Assert.Equal(new DateTimeOffset(2025, 3, 12, 12, 0, 0, TimeSpan.Zero), time);
-        Assert.True(Gatehouse.Host.Recordings.SessionFilter.TryParseTime("1h30m", now, out time));
+        Assert.True(Gatehouse.Host.Cli.TimeArgument.TryParse("1h30m", now, out time));
         Assert.Equal(new DateTimeOffset(2025, 3, 14, 10, 30, 0, TimeSpan.Zero), time);
-        Assert.True(Gatehouse.Host.Recordings.SessionFilter.TryParseTime("2025-03-01T08:00:00+02:00", now, out time));
+        Assert.True(Gatehouse.Host.Cli.TimeArgument.TryParse("2025-03-01T08:00:00+02:00", now, out time));
         Assert.Equal(new DateTimeOffset(2025, 3, 1, 6, 0, 0, TimeSpan.Zero), time);
-        Assert.True(Gatehouse.Host.Recordings.SessionFilter.TryParseTime("2025-03-01", now, out time));
+        Assert.True(Gatehouse.Host.Cli.TimeArgument.TryParse("2025-03-01", now, out time));
         Assert.Equal(new DateTimeOffset(2025, 3, 1, 0, 0, 0, TimeSpan.Zero), time);
-        Assert.False(Gatehouse.Host.Recordings.SessionFilter.TryParseTime("soon", now, out _));
+        Assert.False(Gatehouse.Host.Cli.TimeArgument.TryParse("soon", now, out _));
     }
 
     [Fact]
