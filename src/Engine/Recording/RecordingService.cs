@@ -134,17 +134,50 @@ public sealed class RecordingService : IAsyncDisposable
         return writer;
     }
 
+    /// <summary>How recording files end (docs/recording-format.md, "File name").</summary>
+    public const string FileExtension = RecordingFormat.FileExtension;
+
+    /// <summary>The start time at the head of a file name: <c>yyyyMMddTHHmmssZ</c>, then <c>_</c> and the session id.</summary>
+    private const string FileNameTime = "yyyyMMdd'T'HHmmss'Z'";
+
     /// <summary>The file name of a recording: UTC start time, then the session id with anything unusual replaced.</summary>
     public static string FileName(DateTimeOffset start, string sessionId)
     {
         var name = new StringBuilder(sessionId.Length + 32);
-        name.Append(start.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture)).Append('_');
+        name.Append(start.UtcDateTime.ToString(FileNameTime, System.Globalization.CultureInfo.InvariantCulture)).Append('_');
         foreach (char c in sessionId.AsSpan(0, Math.Min(sessionId.Length, 100)))
         {
             name.Append(char.IsAsciiLetterOrDigit(c) || c is '-' or '.' ? c : '_');
         }
 
         return name.Append(RecordingFormat.FileExtension).ToString();
+    }
+
+    /// <summary>The start time a recording's file name says (see <see cref="FileName"/>), when it says one.</summary>
+    public static DateTimeOffset? StartFromFileName(string path)
+    {
+        string name = System.IO.Path.GetFileName(path);
+        return name.Length >= FileNameTime.Length - 4 && DateTimeOffset.TryParseExact(name[..(FileNameTime.Length - 4)], FileNameTime,
+            System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal,
+            out var start)
+            ? start
+            : null;
+    }
+
+    /// <summary>
+    /// The session id part of a recording's file name (see <see cref="FileName"/>: the id with unusual characters
+    /// replaced, at most 100 characters); the whole name, less the extension, when it does not start with a time.
+    /// </summary>
+    public static string SessionIdFromFileName(string path)
+    {
+        string name = System.IO.Path.GetFileName(path);
+        if (name.EndsWith(FileExtension, StringComparison.Ordinal))
+        {
+            name = name[..^FileExtension.Length];
+        }
+
+        int timeLength = FileNameTime.Length - 4; // the format's four quote characters are not in the name
+        return name.Length > timeLength + 1 && name[timeLength] == '_' && StartFromFileName(path) is not null ? name[(timeLength + 1)..] : name;
     }
 
     private void Register(RecordingWriter writer, Stream output, bool leaveOpen, RecordingSessionInfo session, DateTimeOffset start)

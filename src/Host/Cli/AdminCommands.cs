@@ -230,12 +230,7 @@ internal static class AdminCommands
         }
         catch (ConfigException ex)
         {
-            foreach (var e in ex.Errors)
-            {
-                await error.WriteLineAsync(e.ToString()).ConfigureAwait(false);
-            }
-
-            await error.WriteLineAsync($"{ex.Errors.Count} error(s) in the config.").ConfigureAwait(false);
+            await ex.WriteToAsync(error).ConfigureAwait(false);
             return AdminClient.Usage;
         }
     }

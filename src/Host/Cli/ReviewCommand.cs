@@ -92,20 +92,13 @@ internal static class ReviewCommand
         }
 
         GatehouseConfig config;
-        string configText;
         try
         {
             config = ConfigLoader.LoadFile(request.ConfigFile);
-            configText = await File.ReadAllTextAsync(request.ConfigFile, ct).ConfigureAwait(false);
         }
         catch (ConfigException ex)
         {
-            foreach (var e in ex.Errors)
-            {
-                await stderr.WriteLineAsync(e.ToString()).ConfigureAwait(false);
-            }
-
-            await stderr.WriteLineAsync($"{ex.Errors.Count} error(s) in the config.").ConfigureAwait(false);
+            await ex.WriteToAsync(stderr).ConfigureAwait(false);
             return 2;
         }
 
@@ -135,7 +128,7 @@ internal static class ReviewCommand
             await store.OpenAsync(ct).ConfigureAwait(false);
             var notes = new List<string>();
             var source = sessions(config, notes);
-            var (standing, known) = StandingAccessReader.Read(config, configText);
+            var (standing, known) = StandingAccessReader.Read(config);
             report = await new ReviewBuilder(store, source).BuildAsync(new ReviewOptions
             {
                 Since = since,

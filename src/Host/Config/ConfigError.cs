@@ -11,4 +11,15 @@ public sealed class ConfigException(IReadOnlyList<ConfigError> errors)
     : Exception(string.Join(Environment.NewLine, errors))
 {
     public IReadOnlyList<ConfigError> Errors { get; } = errors;
+
+    /// <summary>Every error on a line of its own, then how many there were: what the commands print for a bad config.</summary>
+    public async Task WriteToAsync(TextWriter output)
+    {
+        foreach (var error in Errors)
+        {
+            await output.WriteLineAsync(error.ToString()).ConfigureAwait(false);
+        }
+
+        await output.WriteLineAsync($"{Errors.Count} error(s) in the config.").ConfigureAwait(false);
+    }
 }

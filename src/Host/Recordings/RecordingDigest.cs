@@ -46,9 +46,6 @@ namespace Gatehouse.Host.Recordings;
 /// </remarks>
 public static class RecordingDigest
 {
-    /// <summary>How recording files end (docs/recording-format.md, "File name").</summary>
-    public const string FileExtension = ".ghrec.lz4";
-
     /// <summary>Reads and verifies a recording, and sums it up. Throws only for I/O (the file cannot be opened or read).</summary>
     /// <param name="path">The recording file.</param>
     /// <param name="key">The key to check seal signatures with; null checks the hash chain only (<see cref="RecordedSession.SignaturesChecked"/> is then false).</param>
@@ -177,28 +174,6 @@ public static class RecordingDigest
                 && text.All(ch => char.IsAsciiLetterLower(ch) || char.IsAsciiDigit(ch) || ch is '_' or '$');
             return !wasQuoted || plain ? text : "\"" + text.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
         }
-    }
-
-    /// <summary>The start time a recording's file name says (<c>yyyyMMddTHHmmssZ_...</c>), when it says one.</summary>
-    public static DateTimeOffset? StartFromFileName(string path)
-    {
-        string name = System.IO.Path.GetFileName(path);
-        return name.Length >= 16 && DateTimeOffset.TryParseExact(name[..16], "yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture,
-            DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var start)
-            ? start
-            : null;
-    }
-
-    /// <summary>The session id part of a recording's file name (the id with unusual characters replaced, at most 100 characters).</summary>
-    public static string SessionIdFromFileName(string path)
-    {
-        string name = System.IO.Path.GetFileName(path);
-        if (name.EndsWith(FileExtension, StringComparison.Ordinal))
-        {
-            name = name[..^FileExtension.Length];
-        }
-
-        return name.Length > 17 && name[16] == '_' && StartFromFileName(path) is not null ? name[17..] : name;
     }
 }
 
@@ -1106,7 +1081,7 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
     {
         var start = _header?.StartTime
                     ?? (DateTimeOffset.TryParse(_start?.StartTime, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t) ? (DateTimeOffset?)t : null)
-                    ?? RecordingDigest.StartFromFileName(_path)
+                    ?? RecordingService.StartFromFileName(_path)
                     ?? DateTimeOffset.UnixEpoch;
         ulong endTime = _end?.TimeMicros ?? _lastTime;
         var statements = _statements.Select(s => s.ToRecorded()).ToList();
@@ -1123,7 +1098,7 @@ internal sealed class DigestBuilder(string path, bool keepMessages)
         return new RecordedSession
         {
             Path = _path,
-            SessionId = _start?.SessionId ?? _header?.SessionId ?? RecordingDigest.SessionIdFromFileName(_path),
+            SessionId = _start?.SessionId ?? _header?.SessionId ?? RecordingService.SessionIdFromFileName(_path),
             Protocol = _start?.Protocol ?? "unknown",
             Identity = _start?.Identity,
             Connection = _start?.Connection,

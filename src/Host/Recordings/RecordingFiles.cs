@@ -23,7 +23,7 @@ public static class RecordingFiles
 
         try
         {
-            return Directory.EnumerateFiles(directory, "*" + RecordingDigest.FileExtension, SearchOption.AllDirectories)
+            return Directory.EnumerateFiles(directory, "*" + RecordingService.FileExtension, SearchOption.AllDirectories)
                 .OrderBy(Path.GetFileName, StringComparer.Ordinal)
                 .ThenBy(p => p, StringComparer.Ordinal)
                 .ToList();
@@ -79,9 +79,9 @@ public static class RecordingFiles
 
         var files = Find(directory);
         // The id as the gateway spells it in file names (any start time will do: only the id part is kept).
-        string wanted = RecordingDigest.SessionIdFromFileName(RecordingService.FileName(DateTimeOffset.UnixEpoch, idOrPath));
-        var candidates = files.Where(f => RecordingDigest.SessionIdFromFileName(f).StartsWith(wanted, StringComparison.Ordinal)).ToList();
-        var exactNames = candidates.Where(f => RecordingDigest.SessionIdFromFileName(f) == wanted).ToList();
+        string wanted = RecordingService.SessionIdFromFileName(RecordingService.FileName(DateTimeOffset.UnixEpoch, idOrPath));
+        var candidates = files.Where(f => RecordingService.SessionIdFromFileName(f).StartsWith(wanted, StringComparison.Ordinal)).ToList();
+        var exactNames = candidates.Where(f => RecordingService.SessionIdFromFileName(f) == wanted).ToList();
         if (exactNames.Count > 0)
         {
             // A file name keeps 100 characters of the id and replaces some: the id in the recording decides.
@@ -119,7 +119,7 @@ public static class RecordingFiles
 
         if (candidates.Count > 1)
         {
-            var ids = candidates.Select(RecordingDigest.SessionIdFromFileName).Distinct(StringComparer.Ordinal).ToList();
+            var ids = candidates.Select(RecordingService.SessionIdFromFileName).Distinct(StringComparer.Ordinal).ToList();
             throw new RecordingLookupException(
                 $"session id prefix {idOrPath} is ambiguous in {directory}: it starts {candidates.Count} sessions ({string.Join(", ", ids.Take(10))}{(ids.Count > 10 ? ", ..." : "")}); give more of the id", 2);
         }

@@ -21,7 +21,7 @@ internal sealed class RecordingDirectorySource(string directory, RecordingKey? k
         foreach (string path in RecordingFiles.Find(directory))
         {
             // The file name carries the start: recordings that start after the window are not opened.
-            if (RecordingDigest.StartFromFileName(path) is { } start && start > until)
+            if (RecordingService.StartFromFileName(path) is { } start && start > until)
             {
                 continue;
             }

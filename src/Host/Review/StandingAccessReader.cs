@@ -1,5 +1,4 @@
 using Gatehouse.Host.Config;
-using YamlDotNet.RepresentationModel;
 
 namespace Gatehouse.Host.Review;
 
@@ -12,19 +11,14 @@ public static class StandingAccessReader
 {
     /// <summary>The standing access of every static identity, and the set of identities it covers.</summary>
     /// <param name="config">The loaded config (its identity directory and policy).</param>
-    /// <param name="configText">The config file's text: the directory cannot be listed, so the names are read from it.</param>
-    public static (IReadOnlyList<StandingAccess> Access, IReadOnlySet<string> Known) Read(GatehouseConfig config, string configText)
+    public static (IReadOnlyList<StandingAccess> Access, IReadOnlySet<string> Known) Read(GatehouseConfig config)
     {
+        var directory = config.Postgres.Identities;
         var access = new List<StandingAccess>();
-        var known = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var name in IdentityNames(configText))
+        foreach (var name in directory.Names)
         {
-            if (!config.Postgres.Identities.TryGet(name, out var identity) || identity is null || !known.Add(name))
-            {
-                continue;
-            }
-
-            foreach (var connection in identity.Connections.Order(StringComparer.Ordinal))
+            directory.TryGet(name, out var identity);
+            foreach (var connection in identity!.Connections.Order(StringComparer.Ordinal))
             {
                 if (config.Policy.Resolve(name, [], connection) is { } policy)
                 {
@@ -33,26 +27,7 @@ public static class StandingAccessReader
             }
         }
 
+        var known = directory.Names.ToHashSet(StringComparer.Ordinal);
         return (access, known);
-    }
-
-    /// <summary>The <c>name</c> of every entry of the top-level <c>identities</c> list (the file is already validated).</summary>
-    internal static IReadOnlyList<string> IdentityNames(string configText)
-    {
-        var stream = new YamlStream();
-        using (var reader = new StringReader(configText))
-        {
-            stream.Load(reader);
-        }
-
-        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root
-            || !root.Children.TryGetValue(new YamlScalarNode("identities"), out var node) || node is not YamlSequenceNode list)
-        {
-            return [];
-        }
-
-        return [.. list.Children.OfType<YamlMappingNode>()
-            .Select(m => m.Children.TryGetValue(new YamlScalarNode("name"), out var n) ? (n as YamlScalarNode)?.Value : null)
-            .OfType<string>()];
     }
 }

@@ -18,10 +18,15 @@ public sealed class IdentityDirectory
 
     public IdentityDirectory(IEnumerable<AgentIdentity> identities)
     {
-        _identities = identities.ToFrozenDictionary(i => i.Name, StringComparer.Ordinal);
+        AgentIdentity[] all = [.. identities];
+        _identities = all.ToFrozenDictionary(i => i.Name, StringComparer.Ordinal);
+        Names = [.. all.Select(i => i.Name).Distinct(StringComparer.Ordinal)];
     }
 
     public int Count => _identities.Count;
+
+    /// <summary>Every identity's name, in the order they were given (the config's).</summary>
+    public IReadOnlyList<string> Names { get; }
 
     public bool TryGet(string name, out AgentIdentity? identity) => _identities.TryGetValue(name, out identity);
 
