@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text;
 using Gatehouse.Host.Config;
+using Gatehouse.Host.Recordings;
 using Gatehouse.Host.Review;
 using Gatehouse.Host.State;
 
@@ -145,6 +146,12 @@ internal static class ReviewCommand
         {
             await stderr.WriteLineAsync($"gatehouse: {ex.Message}").ConfigureAwait(false);
             return 1;
+        }
+        catch (RecordingLookupException ex)
+        {
+            // The recordings folder exists but cannot be listed.
+            await stderr.WriteLineAsync($"gatehouse: {ex.Message}").ConfigureAwait(false);
+            return ex.ExitCode;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or Microsoft.Data.Sqlite.SqliteException)
         {

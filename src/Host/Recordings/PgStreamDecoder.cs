@@ -540,7 +540,9 @@ public sealed record PgFrontendMessage(char Code, char? Kind, string? Name, int?
             case 'E':
             {
                 string name = CString(body);
-                int at = Encoding.UTF8.GetByteCount(name) + 1;
+                // The row limit follows the name's NUL (counted in bytes: a name that is not UTF-8 decodes longer).
+                int nul = body.IndexOf((byte)0);
+                int at = nul < 0 ? body.Length + 1 : nul + 1;
                 int? maxRows = body.Length >= at + 4 ? BinaryPrimitives.ReadInt32BigEndian(body[at..]) : null;
                 return new PgFrontendMessage(code, null, name, maxRows, null, length);
             }

@@ -20,14 +20,14 @@ internal sealed class RecordingDirectorySource(string directory, RecordingKey? k
 
         foreach (string path in RecordingFiles.Find(directory))
         {
-            // The file name carries the start: recordings that start after the window are not opened.
-            if (RecordingService.StartFromFileName(path) is { } start && start > until)
+            // The file name carries the start: recordings that start at or after the window's end are not opened.
+            if (RecordingService.StartFromFileName(path) is { } start && start >= until)
             {
                 continue;
             }
 
             var session = await RecordingDigest.ReadAsync(path, key, ct).ConfigureAwait(false);
-            if (session.End >= since && session.Start <= until)
+            if (session.End >= since && session.Start < until)
             {
                 sessions.Add(session);
             }

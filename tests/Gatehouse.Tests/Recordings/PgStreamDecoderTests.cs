@@ -272,6 +272,16 @@ public sealed class PgStreamDecoderTests
     }
 
     [Fact]
+    public void An_execute_of_a_portal_whose_name_is_not_utf8_keeps_its_row_limit()
+    {
+        // 0xFF decodes to U+FFFD, three bytes in UTF-8: the limit must be found after the name's NUL, not by its text.
+        byte[] execute = Message('E', [(byte)'p', 0xFF, 0], I32(25));
+        var messages = PgFrontendMessage.Split(execute, out string? problem);
+        Assert.Null(problem);
+        Assert.Equal(25, Assert.Single(messages).MaxRows);
+    }
+
+    [Fact]
     public void Text_values_that_are_not_text_are_shown_as_hex()
     {
         Assert.Equal("plain\ttext\n", PgText.TextValue(Encoding.UTF8.GetBytes("plain\ttext\n")));
